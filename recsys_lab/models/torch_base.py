@@ -1,0 +1,265 @@
+"""The one torch training loop shared by every learned model.
+
+A subclass is a dataclass whose extra fields are its knobs; it says how to build the network,
+how to cut an epoch into batches, the loss of one batch, and how to score users::
+
+    @dataclass(eq=False)
+    class MF(TorchRecommender):
+        def build_module(self):                       # may read n_users_, n_items_ and config
+            return Factors(self.n_users_, self.n_items_, self.embedding_size)
+
+        def batches(self, train, rng):                # one epoch: an iterable of tensor tuples
+            u, i = train.user, train.item
+            for b in np.array_split(rng.permutation(len(u)), max(1, len(u) // self.batch_size)):
+                yield self.to_tensors(u[b], i[b], sample_negatives(self.seen_, u[b], rng))
+
+        def loss(self, module, batch):                # scalar tensor, includes the reg term
+            u, i, j = batch
+            return -F.logsigmoid(module(u, i) - module(u, j)).mean()
+
+        def score_users(self, module, users):          # LongTensor [n] -> Tensor [n, n_items]
+            return module.user(users) @ module.item.weight.T
+
+    model = MF(embedding_size=64, epochs=20, seed=0).fit(train, valid=valid)
+    model.history_                                     # epoch, loss, valid_ndcg@10, seconds
+
+The loop seeds numpy and torch (without touching the global torch RNG: it runs inside
+``torch.random.fork_rng``), picks the device (``"auto"`` = CUDA when present), runs Adam, shows a
+tqdm bar only on a terminal (or when ``progress=True``), and with a validation split evaluates
+full-ranking NDCG@10 after every epoch, stops after ``patience`` epochs without improvement and
+restores the best weights. Optional hooks: ``prepare(train)`` (data structures built once before
+the module, e.g. a graph), ``refresh()`` (recompute serving caches from the current weights,
+called before every evaluation and after loading), ``configure_optimizer(module)``.
+
+Persistence: ``save``/``load`` (the base class's ``.npz``, no pickle) store the module's tensors as
+numpy arrays named ``module__<param>``; ``save_checkpoint``/``load_checkpoint`` write the same
+state as a ``.pt`` file read back with ``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..data.interactions import Interactions
+from .base import Recommender
+
+_MODULE_PREFIX = "module__"
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:1"`` as given."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda[:N]'") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} requested but CUDA is not available; use 'auto' or 'cpu'")
+    return dev
+
+
+def minibatches(n: int, batch_size: int, rng: np.random.Generator | None = None):
+    """Index arrays covering ``range(n)`` in chunks of ``batch_size`` (shuffled when ``rng``)."""
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    for lo in range(0, n, batch_size):
+        yield order[lo:lo + batch_size]
+
+
+@dataclass(eq=False)
+class TorchRecommender(Recommender):
+    """Base of the torch models: shared hyper-parameters and the seeded training loop."""
+
+    embedding_size: int = 64
+    epochs: int = 20
+    learning_rate: float = 1e-3
+    reg: float = 1e-4
+    batch_size: int = 1024
+    seed: int = 0
+    device: str = "auto"
+    patience: int = 3
+    progress: bool | None = None      # None: a progress bar only when stderr is a terminal
+
+    # ---- to implement ---------------------------------------------------------------------
+    def build_module(self) -> nn.Module:
+        """The network; may read ``n_users_``, ``n_items_``, config and fitted ``*_`` arrays."""
+        raise NotImplementedError
+
+    def batches(self, train: Interactions, rng: np.random.Generator):
+        """One epoch of training batches (tuples of tensors on ``self.device_``)."""
+        raise NotImplementedError
+
+    def loss(self, module: nn.Module, batch) -> torch.Tensor:
+        """Scalar training loss of one batch (regularisation included)."""
+        raise NotImplementedError
+
+    def score_users(self, module: nn.Module, users: torch.Tensor) -> torch.Tensor:
+        """Scores [len(users), n_items] of users (LongTensor [n]); runs under ``no_grad``/eval."""
+        raise NotImplementedError
+
+    # ---- optional hooks -------------------------------------------------------------------
+    def prepare(self, train: Interactions) -> None:
+        """Build data structures from ``train`` before the module (graphs, histories)."""
+
+    def refresh(self) -> None:
+        """Recompute serving caches from the current weights (before evaluation, after load)."""
+
+    def configure_optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.Adam(module.parameters(), lr=self.learning_rate)
+
+    # ---- helpers for subclasses -----------------------------------------------------------
+    @property
+    def device_(self) -> torch.device:
+        return resolve_device(self.device)
+
+    def to_tensors(self, *arrays, dtype=torch.long):
+        """numpy arrays -> tensors on the model's device (a tuple, ready to be a batch)."""
+        dev = self.device_
+        return tuple(torch.as_tensor(np.asarray(a), dtype=dtype, device=dev) for a in arrays)
+
+    # ---- the loop -------------------------------------------------------------------------
+    def fit(self, train: Interactions, valid: Interactions | None = None) -> "TorchRecommender":
+        """Train on ``train``; with ``valid``, early-stop on its NDCG@10 and keep the best epoch."""
+        if valid is not None:
+            if not isinstance(valid, Interactions):
+                raise TypeError(f"valid must be Interactions, got {type(valid).__name__}")
+            if (valid.n_users, valid.n_items) != (train.n_users, train.n_items):
+                raise ValueError("valid and train must share one id space "
+                                 f"({valid.n_users}x{valid.n_items} vs {train.n_users}x{train.n_items})")
+        self._check_config()
+        self._valid = valid
+        try:
+            return super().fit(train)
+        finally:
+            self._valid = None
+
+    def _check_config(self) -> None:
+        for name in ("embedding_size", "epochs", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.reg < 0:
+            raise ValueError(f"reg must be >= 0, got {self.reg!r}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be >= 0, got {self.patience!r}")
+        resolve_device(self.device)
+
+    def _fit(self, train: Interactions) -> None:
+        dev = self.device_
+        cuda = [dev.index or 0] if dev.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(self.seed)
+            rng = np.random.default_rng(self.seed)
+            self.prepare(train)
+            self.module_ = self.build_module().to(dev)
+            self._train_loop(train, rng)
+
+    def _train_loop(self, train: Interactions, rng: np.random.Generator) -> None:
+        module, valid = self.module_, self._valid
+        opt = self.configure_optimizer(module)
+        show = sys.stderr.isatty() if self.progress is None else bool(self.progress)
+        rows, best, best_state, stale = [], -np.inf, None, 0
+        t_fit = time.perf_counter()
+        bar = tqdm(range(self.epochs), desc=type(self).__name__, disable=not show, leave=False)
+        for epoch in bar:
+            t0 = time.perf_counter()
+            module.train()
+            total, n = 0.0, 0
+            for batch in self.batches(train, rng):
+                loss = self.loss(module, batch)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total, n = total + loss.item(), n + 1
+            row = {"epoch": epoch + 1, "loss": total / max(n, 1),
+                   "train_seconds": time.perf_counter() - t0}
+            self.refresh()
+            if valid is not None:
+                row["valid_ndcg@10"] = self.validation_score(valid)
+                if row["valid_ndcg@10"] > best:
+                    best, stale = row["valid_ndcg@10"], 0
+                    best_state = copy.deepcopy(module.state_dict())
+                    row["best"] = True
+                else:
+                    stale += 1
+            row["seconds"] = time.perf_counter() - t0
+            rows.append(row)
+            bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("loss", "valid_ndcg@10")})
+            if valid is not None and stale > self.patience:
+                break
+        if best_state is not None:
+            module.load_state_dict(best_state)
+            self.refresh()
+        self.fit_seconds_ = time.perf_counter() - t_fit
+        self.epoch_seconds_ = np.array([r["train_seconds"] for r in rows])
+        self.history_ = pd.DataFrame(rows).fillna({"best": False}) if rows else pd.DataFrame()
+        self.best_epoch_ = int(np.argmax(self.history_["valid_ndcg@10"]) + 1) if valid is not None \
+            else len(rows)
+
+    def validation_score(self, valid: Interactions) -> float:
+        """NDCG@10 of the current weights on ``valid`` (full ranking, training items masked)."""
+        from ..eval import evaluate  # local: eval imports models in some paths
+        return float(evaluate(self, valid, k=10)["ndcg"].iloc[0])
+
+    # ---- scoring --------------------------------------------------------------------------
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        module = self.module_
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            s = self.score_users(module, torch.as_tensor(users, dtype=torch.long, device=self.device_))
+        module.train(was_training)
+        return s.float().cpu().numpy()
+
+    # ---- persistence ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = super().state_dict()
+        for name, t in self.module_.state_dict().items():
+            state[_MODULE_PREFIX + name] = t.detach().cpu().numpy()
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        mod = {k[len(_MODULE_PREFIX):]: torch.from_numpy(np.array(v))
+               for k, v in state.items() if k.startswith(_MODULE_PREFIX)}
+        super().load_state_dict({k: v for k, v in state.items() if not k.startswith(_MODULE_PREFIX)})
+        self.module_ = self.build_module().to(self.device_)
+        self.module_.load_state_dict(mod)
+        self.module_.eval()
+        self.refresh()
+
+    def save_checkpoint(self, path) -> Path:
+        """Write config and state to a torch ``.pt`` file (tensors and primitives only)."""
+        import json
+        path = Path(path)
+        state = {k: torch.from_numpy(np.array(v)) for k, v in self.state_dict().items()}
+        torch.save({"class": type(self).__name__, "config": json.dumps(self.get_config()),
+                    "state": state}, path)
+        return path
+
+    @classmethod
+    def load_checkpoint(cls, path, device: str | None = None) -> "TorchRecommender":
+        """Load a ``save_checkpoint`` file with ``torch.load(weights_only=True)`` (no code runs)."""
+        import json
+        ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
+        klass = Recommender.registry.get(ckpt.get("class"))
+        if klass is None or not issubclass(klass, TorchRecommender):
+            raise ValueError(f"{path}: unknown or non-torch model class {ckpt.get('class')!r}")
+        config = json.loads(ckpt["config"])
+        if device is not None:
+            config["device"] = device
+        model = klass(**config)
+        model.load_state_dict({k: v.numpy() for k, v in ckpt["state"].items()})
+        return model
