@@ -20,11 +20,11 @@ import scipy.sparse as sp
 
 from ..data.interactions import Interactions
 
-_CHUNK_CELLS = 1 << 22  # users x items scored at once (16 MB of float32)
+_CHUNK_CELLS = 1 << 18  # users x items scored at once (1 MB of float32: stays in cache)
 
 
 def topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k of each row: ``argpartition`` then a sort of only k, ties to the lower item index.
+    """Top-k of each row: a partition finds the k-th value, then only k are sorted; ties go to the lower index.
 
     scores: [n, n_items] (NaN counts as -inf). Returns (items int64 [n, k], values float32 [n, k]).
     Ties are broken deterministically, so a row's result never depends on its batch.
@@ -33,15 +33,20 @@ def topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     n, m = scores.shape
     if not 0 < k <= m:
         raise ValueError(f"k must be in 1..{m} (the number of items), got k={k}")
-    s = np.where(np.isnan(scores), -np.inf, scores).astype(np.float32, copy=False)
+    s = scores.astype(np.float32, copy=False)
+    if np.isnan(s).any():
+        s = np.where(np.isnan(s), np.float32(-np.inf), s)
     if k == m:
         items = np.argsort(-s, axis=1, kind="stable")
         return items.astype(np.int64), np.take_along_axis(s, items, 1)
-    kth = -np.partition(-s, k - 1, axis=1)[:, k - 1:k]                 # [n, 1] the k-th best value
-    above = s > kth                                                       # surely in the top k
-    tied = s == kth
-    need = k - above.sum(1, keepdims=True)                                # ties still to take
-    take = above | (tied & (np.cumsum(tied, axis=1) <= need))             # lowest-index ties first
+    kth = np.partition(s, m - k, axis=1)[:, m - k:m - k + 1]             # [n, 1] the k-th best value
+    take = s >= kth                                                       # top k, plus extra ties
+    excess = np.flatnonzero(take.sum(1) > k)
+    if len(excess):                                                       # keep the lowest-index ties
+        sub, th = s[excess], kth[excess]
+        tied = sub == th
+        need = k - (sub > th).sum(1, keepdims=True)
+        take[excess] = (sub > th) | (tied & (np.cumsum(tied, axis=1) <= need))
     items = np.nonzero(take)[1].reshape(n, k)                            # [n, k] in index order
     vals = np.take_along_axis(s, items, 1)
     order = np.argsort(-vals, axis=1, kind="stable")                      # stable: ties keep index order

@@ -1,0 +1,72 @@
+"""Plotly figure builders: each takes a tidy DataFrame (or Interactions) and returns a Figure."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+TEMPLATE = "plotly_white"
+
+
+def popularity_long_tail(data, top_share: float = 0.2) -> go.Figure:
+    """Item popularity by rank (log-log) and the cumulative share of interactions."""
+    counts = np.sort(np.bincount(data.item, minlength=data.n_items))[::-1]
+    rank = np.arange(1, len(counts) + 1)
+    share = np.cumsum(counts) / counts.sum()
+    head = int(np.ceil(top_share * len(counts)))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+        "interactions per item, by popularity rank",
+        f"cumulative share: top {top_share:.0%} of items get {share[head - 1]:.0%}"))
+    fig.add_trace(go.Scattergl(x=rank, y=np.maximum(counts, 0.5), mode="lines", name="interactions"), 1, 1)
+    fig.add_trace(go.Scatter(x=rank / len(rank), y=share, mode="lines", name="cumulative share"), 1, 2)
+    fig.update_xaxes(type="log", title_text="item rank", row=1, col=1)
+    fig.update_yaxes(type="log", title_text="interactions", row=1, col=1)
+    fig.update_xaxes(title_text="fraction of catalog (most popular first)", tickformat=".0%", row=1, col=2)
+    fig.update_yaxes(title_text="share of interactions", tickformat=".0%", row=1, col=2)
+    fig.update_layout(template=TEMPLATE, showlegend=False, height=380, title=f"{data.name}: popularity long tail")
+    return fig
+
+
+def metrics_by_k(df: pd.DataFrame, metrics=("recall", "ndcg", "precision", "hit", "mrr"),
+                 color: str | None = "model", title: str = "full-ranking metrics by cutoff K") -> go.Figure:
+    """Lines of each metric against K; ``df`` has columns k, the metrics and optionally ``color``."""
+    fig = go.Figure()
+    groups = df.groupby(color) if color and color in df else [("", df)]
+    for name, g in groups:
+        for m in metrics:
+            fig.add_trace(go.Scatter(x=g["k"], y=g[m], mode="lines+markers",
+                                     name=f"{name} {m}".strip()))
+    fig.update_layout(template=TEMPLATE, title=title, xaxis_title="K", yaxis_title="metric@K",
+                      height=380)
+    return fig
+
+
+def latency_percentiles(rows: pd.DataFrame, label: str = "model") -> go.Figure:
+    """Grouped bars of p50/p95/p99 per-request latency (ms)."""
+    fig = go.Figure()
+    for p in ("p50_ms", "p95_ms", "p99_ms"):
+        fig.add_trace(go.Bar(x=rows[label], y=rows[p], name=p.replace("_ms", "")))
+    fig.update_layout(template=TEMPLATE, barmode="group", yaxis_title="ms per request",
+                      title="per-request latency (batch 1, after warm-up)", height=360)
+    return fig
+
+
+def latency_accuracy(df: pd.DataFrame, x: str = "p99_ms", y: str = "ndcg", label: str = "model",
+                     front: pd.Series | np.ndarray | None = None, log_x: bool = True,
+                     title: str = "latency vs accuracy") -> go.Figure:
+    """Scatter of accuracy against latency; points on the Pareto front (boolean mask) highlighted."""
+    fig = go.Figure()
+    on = np.zeros(len(df), bool) if front is None else np.asarray(front, bool)
+    hover = df[label].astype(str) if label in df else None
+    fig.add_trace(go.Scatter(x=df[x][~on], y=df[y][~on], mode="markers", name="dominated",
+                             text=None if hover is None else hover[~on], marker=dict(size=9, opacity=0.6)))
+    if on.any():
+        f = df[on].sort_values(x)
+        fig.add_trace(go.Scatter(x=f[x], y=f[y], mode="lines+markers", name="Pareto front",
+                                 text=None if hover is None else f[label].astype(str),
+                                 marker=dict(size=11, symbol="diamond"), line=dict(dash="dot")))
+    fig.update_layout(template=TEMPLATE, title=title, xaxis_title=x, yaxis_title=y, height=420)
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig
