@@ -81,6 +81,7 @@ class ReportResult:
     records: dict = field(default_factory=dict)
     error: dict | None = None
     html: str | None = None  # file name inside the output dir (the last good one for failures)
+    executed: str | None = None  # the executed .ipynb in the output dir (NN_name.failed.ipynb)
 
     @property
     def ok(self) -> bool:
@@ -90,19 +91,21 @@ class ReportResult:
         """``ok in 12.3 s`` or ``failed in 3.1 s at cell 3 (In [3]): ValueError: boom``."""
         if self.ok:
             return f"ok in {self.seconds:.1f} s"
-        return f"failed in {self.seconds:.1f} s at {_where(self.error)}: " \
-               f"{self.error.get('ename')}: {self.error.get('evalue')}"
+        where = _where(self.error)
+        return (f"failed in {self.seconds:.1f} s{' at ' + where if where else ''}: "
+                f"{self.error.get('ename')}: {self.error.get('evalue')}")
 
     def describe(self) -> str:
         return f"{self.name}: {self.message()}"
 
 
 def _where(error: dict | None) -> str:
+    """``cell 3 (In [4])``, or "" when the failure is not tied to a cell (e.g. a dead kernel)."""
     e = error or {}
-    where = "outside any cell" if e.get("cell") is None else f"cell {e['cell']}"
-    if e.get("execution_count") is not None:
-        where += f" (In [{e['execution_count']}])"
-    return where
+    if e.get("cell") is None:
+        return ""
+    count = e.get("execution_count")
+    return f"cell {e['cell']}" + ("" if count is None else f" (In [{count}])")
 
 
 # ---- files -------------------------------------------------------------------------------
@@ -142,7 +145,7 @@ def read_records(executed_nb_path) -> dict:
     out = {}
     for cell in nb.cells:
         for o in cell.get("outputs", []):
-            data = o.get("data", {}) if o.get("output_type") in ("display_data", "execute_result") else {}
+            data = o.get("data", {})
             if RECORD_MIME in data:
                 rec = data[RECORD_MIME]
                 out.update(json.loads(rec) if isinstance(rec, str) else dict(rec))
@@ -176,7 +179,7 @@ def select_notebooks(notebooks: list[Path], only=None) -> list[Path]:
 
 
 def parse_value(text: str):
-    """A ``-p KEY VALUE`` value: a Python literal (``10``, ``0.5``, ``False``) or else the string."""
+    """A ``-p KEY VALUE`` value: a Python literal (``10``, ``0.5``, ``False``), else the string."""
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -242,18 +245,53 @@ def execute_notebook(notebook, executed_path, parameters: dict, cwd) -> None:
 _CDN_SCRIPT = re.compile(r"""<script\b[^>]*\bsrc=["']?(?:https?:)?//[^>]*>\s*</script>""", re.I)
 
 
+# LaTeX in markdown: $$display$$ and $inline$ (pandoc's rule: no space inside the delimiters,
+# no digit after the closing $); fenced code and `code spans` are left alone.
+_CODE = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]*`)", re.S)
+_MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?=\S)([^$\n]+?)(?<=\S)\$(?!\d)", re.S)
+_MD_SPECIAL = str.maketrans({c: f"&#{ord(c)};" for c in "*_\\`|$~[]"})
+
+
+def math_to_mathml(markdown: str) -> str:
+    """Replace LaTeX math in markdown by MathML, which browsers draw with no script or network.
+
+    Uses ``latex2mathml`` when installed (else returns ``markdown`` unchanged); an expression
+    it cannot convert stays as LaTeX source.
+    """
+    try:
+        from latex2mathml.converter import convert
+    except ImportError:
+        return markdown
+
+    def one(m):
+        display = m.group(1) is not None
+        try:
+            mathml = convert((m.group(1) if display else m.group(2)).strip(),
+                             display="block" if display else "inline")
+        except Exception:
+            return m.group(0)
+        # markdown must not re-read the text nodes (x_i, a*b, |T_u|) as emphasis or tables
+        return re.sub(r">([^<]+)<", lambda t: ">" + t.group(1).translate(_MD_SPECIAL) + "<",
+                      mathml)
+
+    parts = _CODE.split(markdown)  # odd indices are code
+    return "".join(p if i % 2 else _MATH.sub(one, p) for i, p in enumerate(parts))
+
+
 def export_html(executed_nb_path, title: str | None = None) -> str:
     """Self-contained HTML of an executed notebook: no CDN scripts, plotly.js inline.
 
     The template drops nbconvert's require.js/MathJax/mermaid tags; CDN ``<script src>`` tags
     inside outputs (plotly's MathJax for LaTeX axis labels) are removed too, as offline they
-    cannot load.
+    cannot load. LaTeX in markdown becomes MathML (:func:`math_to_mathml`).
     """
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(executed_nb_path), as_version=4)
     for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = math_to_mathml(cell.source)
         for out in cell.get("outputs", []):
             if isinstance(out.get("data", {}).get("text/html"), str):
                 out["data"]["text/html"] = _CDN_SCRIPT.sub("", out["data"]["text/html"])
@@ -271,7 +309,8 @@ def _source_cell_index(executed_nb_path, index: int) -> int:
         cells = nbformat.read(str(executed_nb_path), as_version=4).cells
         # papermill's error markers are inserted after it computed ``index``; skip them first
         cells = [c for c in cells if "papermill-error-cell-tag" not in c.metadata.get("tags", [])]
-        return index - sum("injected-parameters" in c.metadata.get("tags", []) for c in cells[:index])
+        injected = ["injected-parameters" in c.metadata.get("tags", []) for c in cells]
+        return index - sum(injected[:index])
     return index
 
 
@@ -299,7 +338,7 @@ def run_one(notebook, output, staging, profile="quick", params=None) -> ReportRe
         page = export_html(executed, title=name)
         res.records = read_records(executed)
         res.html = atomic_write(output / f"{name}.html", page).name
-        atomic_write(output / f"{name}.ipynb", executed.read_bytes())
+        res.executed = atomic_write(output / f"{name}.ipynb", executed.read_bytes()).name
         with contextlib.suppress(FileNotFoundError):
             os.unlink(output / f"{name}.failed.ipynb")
     except PapermillExecutionError as e:
@@ -313,7 +352,7 @@ def run_one(notebook, output, staging, profile="quick", params=None) -> ReportRe
     res.seconds = round(time.perf_counter() - t0, 2)
     if not res.ok:
         if executed.exists():
-            atomic_write(output / f"{name}.failed.ipynb", executed.read_bytes())
+            res.executed = atomic_write(output / f"{name}.failed.ipynb", executed.read_bytes()).name
         if (output / f"{name}.html").exists():
             res.html = f"{name}.html"  # the previous good report, left untouched
     return res
@@ -368,7 +407,8 @@ def render_summary(entries: dict) -> str:
 _CSS = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:72rem;color:#222}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.4rem .6rem;
 text-align:left;vertical-align:top}th{background:#f4f4f4}.ok{color:#1a7f37;font-weight:600}
-.failed{color:#cf222e;font-weight:600}.none{color:#888}code{font-size:.9em}td.num{text-align:right}"""
+.failed{color:#cf222e;font-weight:600}.none{color:#888}code{font-size:.9em}
+td.num{text-align:right}"""
 
 
 def render_index(entries: dict, names: list[str]) -> str:
@@ -385,11 +425,15 @@ def render_index(entries: dict, names: list[str]) -> str:
         detail = ""
         if e["status"] != "ok":
             err = e.get("error") or {}
-            detail = (f"{esc(_where(err))}: <code>{esc(str(err.get('ename')))}: "
-                      f"{esc(str(err.get('evalue')))}</code><br>"
-                      f"<a href='{esc(name)}.failed.ipynb'>executed notebook</a>")
+            where = _where(err)
+            detail = (f"{esc(where) + ': ' if where else ''}<code>{esc(str(err.get('ename')))}: "
+                      f"{esc(str(err.get('evalue')))}</code>")
+            notes = []
+            if e.get("executed"):
+                notes.append(f"<a href='{esc(e['executed'])}'>executed notebook</a>")
             if e.get("html") and e.get("last_ok"):
-                detail += f"; the link shows the last good run ({esc(e['last_ok']['timestamp'])})"
+                notes.append(f"the link shows the last good run ({esc(e['last_ok']['timestamp'])})")
+            detail += ("<br>" + "; ".join(notes)) if notes else ""
         rows.append(f"<tr><td>{link}</td><td class='{esc(e['status'])}'>{esc(e['status'])}</td>"
                     f"<td class='num'>{e['seconds']:.1f} s</td><td>{esc(e['profile'])}</td>"
                     f"<td>{esc(e['timestamp'])}</td><td>{detail}</td></tr>")

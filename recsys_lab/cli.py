@@ -1,0 +1,96 @@
+"""The ``recsys-lab`` command (also ``python -m recsys_lab``).
+
+    recsys-lab reports [--profile quick|full] [--only NAME ...] [--output DIR]
+                       [--notebooks DIR] [-p KEY VALUE ...] [--quiet]
+    recsys-lab datasets
+
+Exit codes: 0 success; 1 at least one notebook failed (each named with its cell and error on
+stderr; the other notebooks still ran); 2 bad usage: unknown option, profile, notebook or
+parameter name (nothing was run or written).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .reports import PROFILES
+
+    parser = argparse.ArgumentParser(
+        prog="recsys-lab",
+        description="recsys_lab: notebook workbench for real-time recommendation inference.",
+        epilog="exit codes: 0 ok, 1 a notebook failed, 2 bad usage",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rep = sub.add_parser(
+        "reports", help="execute the notebooks into offline HTML reports",
+        description="Execute notebooks/NN_*.ipynb with papermill and export self-contained HTML, "
+                    "index.html and summary.md into the output directory.",
+        epilog="exit codes: 0 all notebooks ok, 1 a notebook failed, 2 bad usage")
+    rep.add_argument("--profile", choices=PROFILES, default="quick",
+                     help="PROFILE parameter of every notebook (default: %(default)s)")
+    rep.add_argument("--only", nargs="+", action="extend", metavar="NAME",
+                     help="run only these notebooks (file name or stem, e.g. 00_quickstart)")
+    rep.add_argument("--output", default="reports", metavar="DIR",
+                     help="where the reports go (default: %(default)s)")
+    rep.add_argument("--notebooks", default="notebooks", metavar="DIR",
+                     help="where the notebooks are (default: %(default)s)")
+    rep.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                     metavar=("KEY", "VALUE"),
+                     help="extra notebook parameter; VALUE is a Python literal or a string "
+                          "(repeatable; each KEY must be in every selected notebook's "
+                          "parameters cell)")
+    rep.add_argument("-q", "--quiet", action="store_true", help="no per-notebook progress lines")
+
+    sub.add_parser("datasets", help="list the data sets load_dataset() knows")
+    return parser
+
+
+def _reports(args, parser) -> int:
+    from .reports import ReportError, parse_value, run_reports
+
+    params = {k: parse_value(v) for k, v in args.parameter}
+    try:
+        results = run_reports(args.notebooks, args.output, profile=args.profile, only=args.only,
+                              params=params, progress=not args.quiet)
+    except ReportError as e:
+        parser.exit(EXIT_USAGE, f"{parser.prog} reports: error: {e}\n")
+    failed = [r for r in results if not r.ok]
+    print(f"{len(results) - len(failed)} of {len(results)} reports ok -> {args.output}/index.html")
+    if failed:
+        print(f"{len(failed)} notebook(s) failed:", file=sys.stderr)
+        for r in failed:
+            print(f"  {r.describe()}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _datasets(args, parser) -> int:
+    try:
+        from .data import list_datasets
+    except ImportError:
+        parser.exit(EXIT_FAILED, "recsys-lab datasets: this version has no data registry\n")
+    listing = list_datasets()
+    if hasattr(listing, "to_string"):  # a DataFrame
+        print(listing.to_string(index=False))
+    elif isinstance(listing, dict):
+        for name, about in listing.items():
+            print(f"{name}\t{about}")
+    else:
+        for name in listing:
+            print(name)
+    return EXIT_OK
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return {"reports": _reports, "datasets": _datasets}[args.command](args, parser)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
