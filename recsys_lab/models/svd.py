@@ -1,0 +1,51 @@
+"""PureSVD (Cremonesi, Koren & Turrin, RecSys 2010): a truncated SVD of the user-item matrix.
+
+    R ~= U_f S_f Q_f^T          (R: [n_users, n_items] binary, f = embedding_size)
+    score(u, .) = r_u Q_f Q_f^T
+
+The user vector is folded in from the user's history, p_u = r_u Q_f (equal to the row of U_f S_f
+for a training user), so a new interaction changes the user's scores with no retraining. The
+item vectors are Q_f. Deterministic for a given ``seed`` (ARPACK's start vector).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse.linalg import svds
+
+from .base import Recommender
+
+
+@dataclass(eq=False)
+class PureSVD(Recommender):
+    """Truncated SVD; ``embedding_size`` singular vectors (capped at min(n_users, n_items) - 1)."""
+
+    embedding_size: int = 64
+    seed: int = 0
+
+    def _fit(self, train):
+        if not isinstance(self.embedding_size, (int, np.integer)) or self.embedding_size < 1:
+            raise ValueError(f"embedding_size must be a positive integer, got {self.embedding_size!r}")
+        R = self.seen_.astype(np.float64)
+        f = min(int(self.embedding_size), min(R.shape) - 1)
+        if f < 1:
+            raise ValueError(f"PureSVD needs at least 2 users and 2 items, got {R.shape}")
+        v0 = np.random.default_rng(self.seed).standard_normal(min(R.shape))
+        _, s, vt = svds(R, k=f, v0=v0)
+        order = np.argsort(-s, kind="stable")                  # svds returns ascending singular values
+        self.singular_values_ = s[order].astype(np.float32)    # [f]
+        self.item_factors_ = np.ascontiguousarray(vt[order].T, dtype=np.float32)  # Q_f: [n_items, f]
+
+    def user_vectors(self, users=None) -> np.ndarray:
+        """p_u = r_u Q_f, float32 [len(users), f] (all users when ``users`` is None)."""
+        users = np.arange(self.n_users_) if users is None else self._check_users(users)
+        return np.asarray(self.seen_[users] @ self.item_factors_, dtype=np.float32)
+
+    def item_vectors(self) -> np.ndarray:
+        """Q_f, float32 [n_items, f]."""
+        self._check_fitted()
+        return self.item_factors_
+
+    def _score(self, users):
+        return self.user_vectors(users) @ self.item_factors_.T   # [n, f] @ [f, n_items]
