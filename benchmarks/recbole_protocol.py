@@ -54,7 +54,7 @@ MODELS: dict[str, tuple] = {
     "ease": (EASE, grid(reg=[50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0])),
 }
 # learned models: early stopping on validation NDCG@10 (patience 10, as RecBole's stopping_step)
-_TORCH = dict(embedding_size=64, epochs=300, patience=10, batch_size=2048)
+_TORCH = dict(embedding_size=64, epochs=300, patience=10, batch_size=2048, num_threads=1)  # small nets: 1 thread
 MODELS.update({
     "bpr": (partial(BPRMF, **_TORCH), grid(learning_rate=[1e-3], reg=[0.0, 1e-4])),
     "neumf": (partial(NeuMF, **_TORCH), grid(learning_rate=[1e-3], n_negatives=[4])),

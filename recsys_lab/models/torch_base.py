@@ -1,7 +1,8 @@
 """The one torch training loop shared by every learned model.
 
 A subclass is a dataclass whose extra fields are its knobs; it says how to build the network,
-how to cut an epoch into batches, the loss of one batch, and how to score users::
+how to cut an epoch into batches, the loss of one batch (``compute_loss``; the name ``loss`` is
+left free for a config field), and how to score users::
 
     @dataclass(eq=False)
     class MF(TorchRecommender):
@@ -13,7 +14,7 @@ how to cut an epoch into batches, the loss of one batch, and how to score users:
             for b in np.array_split(rng.permutation(len(u)), max(1, len(u) // self.batch_size)):
                 yield self.to_tensors(u[b], i[b], sample_negatives(self.seen_, u[b], rng))
 
-        def loss(self, module, batch):                # scalar tensor, includes the reg term
+        def compute_loss(self, module, batch):        # scalar tensor, includes the reg term
             u, i, j = batch
             return -F.logsigmoid(module(u, i) - module(u, j)).mean()
 
@@ -90,6 +91,7 @@ class TorchRecommender(Recommender):
     device: str = "auto"
     patience: int = 3
     progress: bool | None = None      # None: a progress bar only when stderr is a terminal
+    num_threads: int | None = None    # torch intra-op threads while fitting (restored after)
 
     # ---- to implement ---------------------------------------------------------------------
     def build_module(self) -> nn.Module:
@@ -100,7 +102,7 @@ class TorchRecommender(Recommender):
         """One epoch of training batches (tuples of tensors on ``self.device_``)."""
         raise NotImplementedError
 
-    def loss(self, module: nn.Module, batch) -> torch.Tensor:
+    def compute_loss(self, module: nn.Module, batch) -> torch.Tensor:
         """Scalar training loss of one batch (regularisation included)."""
         raise NotImplementedError
 
@@ -153,6 +155,8 @@ class TorchRecommender(Recommender):
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if self.reg < 0:
             raise ValueError(f"reg must be >= 0, got {self.reg!r}")
+        if self.num_threads is not None and int(self.num_threads) < 1:
+            raise ValueError(f"num_threads must be >= 1 or None, got {self.num_threads!r}")
         if self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience!r}")
         resolve_device(self.device)
@@ -160,12 +164,18 @@ class TorchRecommender(Recommender):
     def _fit(self, train: Interactions) -> None:
         dev = self.device_
         cuda = [dev.index or 0] if dev.type == "cuda" else []
+        threads = torch.get_num_threads()
         with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(self.seed)
-            rng = np.random.default_rng(self.seed)
-            self.prepare(train)
-            self.module_ = self.build_module().to(dev)
-            self._train_loop(train, rng)
+            try:
+                if self.num_threads:
+                    torch.set_num_threads(int(self.num_threads))
+                torch.manual_seed(self.seed)
+                rng = np.random.default_rng(self.seed)
+                self.prepare(train)
+                self.module_ = self.build_module().to(dev)
+                self._train_loop(train, rng)
+            finally:
+                torch.set_num_threads(threads)
 
     def _train_loop(self, train: Interactions, rng: np.random.Generator) -> None:
         module, valid = self.module_, self._valid
@@ -179,7 +189,7 @@ class TorchRecommender(Recommender):
             module.train()
             total, n = 0.0, 0
             for batch in self.batches(train, rng):
-                loss = self.loss(module, batch)
+                loss = self.compute_loss(module, batch)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -189,10 +199,10 @@ class TorchRecommender(Recommender):
             self.refresh()
             if valid is not None:
                 row["valid_ndcg@10"] = self.validation_score(valid)
-                if row["valid_ndcg@10"] > best:
+                row["best"] = row["valid_ndcg@10"] > best
+                if row["best"]:
                     best, stale = row["valid_ndcg@10"], 0
                     best_state = copy.deepcopy(module.state_dict())
-                    row["best"] = True
                 else:
                     stale += 1
             row["seconds"] = time.perf_counter() - t0
@@ -205,7 +215,7 @@ class TorchRecommender(Recommender):
             self.refresh()
         self.fit_seconds_ = time.perf_counter() - t_fit
         self.epoch_seconds_ = np.array([r["train_seconds"] for r in rows])
-        self.history_ = pd.DataFrame(rows).fillna({"best": False}) if rows else pd.DataFrame()
+        self.history_ = pd.DataFrame(rows)
         self.best_epoch_ = int(np.argmax(self.history_["valid_ndcg@10"]) + 1) if valid is not None \
             else len(rows)
 
@@ -263,3 +273,34 @@ class TorchRecommender(Recommender):
         model = klass(**config)
         model.load_state_dict({k: v.numpy() for k, v in ckpt["state"].items()})
         return model
+
+
+@dataclass(eq=False)
+class EmbeddingRecommender(TorchRecommender):
+    """A torch model that scores by a dot product, s(u, i) = e_u . e_i (BPR-MF, LightGCN, ...).
+
+    Subclasses implement ``factors(module) -> (E_users [n_users, d], E_items [n_items, d])``;
+    this gives ``score_users`` plus ``user_vectors``/``item_vectors`` (numpy) for ANN wrappers.
+    """
+
+    def factors(self, module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def score_users(self, module, users):
+        U, V = self.factors(module)
+        return U[users] @ V.T                                  # [n, d] @ [d, n_items]
+
+    def _vectors(self):
+        self._check_fitted()
+        self.module_.eval()
+        with torch.no_grad():
+            return [t.float().cpu().numpy() for t in self.factors(self.module_)]
+
+    def user_vectors(self, users=None) -> np.ndarray:
+        """User embeddings, float32 [len(users), d] (all users when ``users`` is None)."""
+        U = self._vectors()[0]
+        return U if users is None else U[self._check_users(users)]
+
+    def item_vectors(self) -> np.ndarray:
+        """Item embeddings, float32 [n_items, d]."""
+        return self._vectors()[1]

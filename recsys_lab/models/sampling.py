@@ -1,0 +1,74 @@
+"""Negative sampling for implicit feedback: draw items the user has not interacted with.
+
+Uniform sampling (BPR, Rendle et al. 2009) or from the unigram distribution raised to ``alpha``
+(word2vec's 3/4, Mikolov et al. 2013). Collisions with the user's positives are found with one
+``searchsorted`` over the sorted keys ``user * n_items + item`` and redrawn (rejection sampling).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class NegativeSampler:
+    """Draws negatives for (user) rows, avoiding the positives stored in ``seen`` (CSR).
+
+    ``counts`` (optional, [n_items]) replaces the per-item interaction counts of ``seen`` as the
+    popularity of the ``"popularity"`` distribution.
+    """
+
+    def __init__(self, seen: sp.csr_matrix, distribution: str = "uniform", alpha: float = 0.75,
+                 max_tries: int = 32, counts: np.ndarray | None = None):
+        if distribution not in ("uniform", "popularity"):
+            raise ValueError(f"distribution must be 'uniform' or 'popularity', got {distribution!r}")
+        seen = sp.csr_matrix(seen)
+        seen.sort_indices()
+        self.n_users, self.n_items = seen.shape
+        rows = np.repeat(np.arange(self.n_users, dtype=np.int64), np.diff(seen.indptr))
+        self.keys = rows * self.n_items + seen.indices              # sorted: CSR is row-major
+        self.max_tries = max_tries
+        self.cdf = None
+        if distribution == "popularity":
+            if counts is None:                                      # popularity = interactions per item
+                counts = np.bincount(seen.indices, minlength=self.n_items)
+            p = np.asarray(counts, dtype=np.float64) ** alpha
+            self.cdf = np.cumsum(p / p.sum())
+
+    def _draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        if self.cdf is None:
+            return rng.integers(0, self.n_items, size=n)
+        return np.minimum(np.searchsorted(self.cdf, rng.random(n), side="right"), self.n_items - 1)
+
+    def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Boolean mask: is ``(users[k], items[k])`` a stored positive?"""
+        q = np.asarray(users, dtype=np.int64) * self.n_items + items
+        pos = np.minimum(np.searchsorted(self.keys, q), max(len(self.keys) - 1, 0))
+        return self.keys[pos] == q if len(self.keys) else np.zeros(q.shape, bool)
+
+    def sample(self, users: np.ndarray, rng: np.random.Generator, n_neg: int = 1) -> np.ndarray:
+        """Negatives, int64 [len(users), n_neg]. A user who has seen every item keeps a draw."""
+        users = np.repeat(np.asarray(users, dtype=np.int64), n_neg)
+        neg = self._draw(len(users), rng)
+        bad = np.flatnonzero(self.is_positive(users, neg))
+        for _ in range(self.max_tries):
+            if not len(bad):
+                break
+            neg[bad] = self._draw(len(bad), rng)
+            bad = bad[self.is_positive(users[bad], neg[bad])]
+        return neg.reshape(-1, n_neg)
+
+
+def triplet_batches(sampler: NegativeSampler, users: np.ndarray, items: np.ndarray, batch_size: int,
+                    rng: np.random.Generator, n_neg: int = 1):
+    """One epoch over the positive pairs in random order: yields (u [B], i [B], j [B, n_neg])."""
+    order = rng.permutation(len(users))
+    for lo in range(0, len(order), batch_size):
+        b = order[lo:lo + batch_size]
+        yield users[b], items[b], sampler.sample(users[b], rng, n_neg)
+
+
+def positive_pairs(seen: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """The (user, item) pairs stored in a CSR matrix (duplicates already merged)."""
+    seen = sp.csr_matrix(seen)
+    users = np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr))
+    return users, seen.indices.astype(np.int64)
