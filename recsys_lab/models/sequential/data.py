@@ -1,0 +1,74 @@
+"""Next-item data for the sequential models: the leave-one-out split and token windows.
+
+Histories are stored flat: ``items[ptr[u]:ptr[u+1]]`` is user u's sequence in time order. A
+window is built for an example ``(u, t)`` = "the first t items of u's history" (predict item t).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...data.interactions import Interactions
+
+
+def next_item_split(data: Interactions, min_events: int = 3, dedupe: bool = True):
+    """Leave-one-out by time: per user the last event is test, the second-to-last validation.
+
+    ``dedupe`` keeps only the first purchase of each (user, item), so the held-out item is always
+    new to the user (masking training items, as full ranking does, can then never hide it).
+    Users with fewer than ``min_events`` events stay whole in train. Returns (train, valid, test)
+    sharing ``data``'s id space.
+    """
+    if min_events < 3:
+        raise ValueError(f"min_events must be >= 3 (train, valid, test), got {min_events}")
+    key = data.timestamp if data.timestamp is not None else np.arange(len(data))
+    order = np.lexsort((np.arange(len(data)), key, data.user))          # by user, time, row
+    u, i = data.user[order], data.item[order]
+    if dedupe:
+        pair = u.astype(np.int64) * data.n_items + i
+        _, first = np.unique(pair, return_index=True)
+        order, u = order[np.sort(first)], u[np.sort(first)]
+    n = np.bincount(u, minlength=data.n_users)
+    rank_from_end = (np.searchsorted(u, u, side="right") - 1) - np.arange(len(u))  # 0 = last
+    held = n[u] >= min_events
+    test, valid = held & (rank_from_end == 0), held & (rank_from_end == 1)
+    return (data.subset(order[~(test | valid)], name=f"{data.name}-train"),
+            data.subset(order[valid], name=f"{data.name}-valid"),
+            data.subset(order[test], name=f"{data.name}-test"))
+
+
+def flat_histories(histories: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """List of per-user item arrays -> (items int64 [N], ptr int64 [n_users + 1])."""
+    ptr = np.zeros(len(histories) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(h) for h in histories])
+    items = np.concatenate(histories).astype(np.int64) if len(histories) else np.zeros(0, np.int64)
+    return items, ptr
+
+
+def last_window(items: np.ndarray, start: np.ndarray, t: np.ndarray, length: int) -> np.ndarray:
+    """Tokens of the last ``length`` items before ``start + t``, right-aligned, item + 1, 0 = pad.
+
+    start, t: int [B]. Returns int64 [B, length].
+    """
+    p = np.arange(length)                                           # [T]
+    idx = (t[:, None] - length + p[None, :])                        # [B, T] offset in the history
+    ok = idx >= 0
+    return np.where(ok, items[np.where(ok, start[:, None] + idx, 0)] + 1, 0)
+
+
+def segment_windows(items: np.ndarray, start: np.ndarray, t: np.ndarray, segments: int,
+                    seg_len: int) -> np.ndarray:
+    """The last ``segments`` aligned chunks of the first t items, each right-aligned.
+
+    Chunk j holds items ``[j*seg_len, (j+1)*seg_len)`` of the history (counted from its first
+    event), so finished chunks never change; the last chunk (the *open* segment) holds 1..seg_len
+    items. Slot S-1 is the open segment, earlier slots older chunks; missing chunks are all pad.
+    Returns int64 [B, S, seg_len] tokens (item + 1, 0 = pad).
+    """
+    k = (t - 1) // seg_len                                          # [B] index of the open chunk
+    j = k[:, None] - (segments - 1) + np.arange(segments)[None, :]  # [B, S] chunk index per slot
+    n_in = np.clip(t[:, None] - j * seg_len, 0, seg_len)            # [B, S] items in each chunk
+    p = np.arange(seg_len)[None, None, :]                           # [1, 1, l] right-aligned slot
+    off = p - (seg_len - n_in[:, :, None])                          # [B, S, l] offset in chunk
+    ok = (off >= 0) & (j[:, :, None] >= 0)
+    idx = start[:, None, None] + j[:, :, None] * seg_len + off
+    return np.where(ok, items[np.where(ok, idx, 0)] + 1, 0)
