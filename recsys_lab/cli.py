@@ -3,6 +3,7 @@
     recsys-lab reports [--profile quick|full] [--only NAME ...] [--output DIR]
                        [--notebooks DIR] [-p KEY VALUE ...] [--quiet]
     recsys-lab datasets
+    recsys-lab bench (--grid GRID.json | --preset NAME) --out DIR [--backend process|serial|ray]
 
 Exit codes: 0 success; 1 at least one notebook failed (each named with its cell and error on
 stderr; the other notebooks still ran); 2 bad usage: unknown option, profile, notebook or
@@ -47,6 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-q", "--quiet", action="store_true", help="no per-notebook progress lines")
 
     sub.add_parser("datasets", help="list the data sets load_dataset() knows")
+
+    bench = sub.add_parser(
+        "bench", help="run a model x accelerator sweep headless, write CSV and JSON",
+        description="Run recsys_lab.eval.sweep on a grid (a JSON file {\"grid\": [...], \"data\": "
+                    "..., \"split\": ..., \"eval\": ...} or a preset) and write DIR/bench.csv and "
+                    "DIR/bench.json (rows plus the environment). Results are cached in DIR/cache.",
+        epilog="exit codes: 0 ok, 1 the sweep failed, 2 bad usage (unreadable grid, unknown name)")
+    src = bench.add_mutually_exclusive_group(required=True)
+    src.add_argument("--grid", metavar="GRID.json", help="sweep spec as JSON")
+    src.add_argument("--preset", metavar="NAME", help="a named spec (recsys_lab.eval.sweep.PRESETS)")
+    bench.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    bench.add_argument("--backend", choices=("process", "serial", "ray"), default="process",
+                       help="where configurations run (default: %(default)s)")
+    bench.add_argument("--n-jobs", type=int, default=2, metavar="N", help="parallel workers (default: 2)")
+    bench.add_argument("--ray-address", default=None, metavar="ADDR",
+                       help="Ray cluster address for --backend ray (default: a local instance)")
+    bench.add_argument("--cache", default=None, metavar="DIR", help="result cache (default: OUT/cache)")
+    bench.add_argument("--refresh", action="store_true", help="ignore cached results")
     return parser
 
 
@@ -86,10 +105,51 @@ def _datasets(args, parser) -> int:
     return EXIT_OK
 
 
+def _bench(args, parser) -> int:
+    import json
+    import time
+    from pathlib import Path
+
+    from .eval import environment
+    from .eval.sweep import check_spec, run_spec
+
+    err = f"{parser.prog} bench: error: "
+    if args.grid:
+        try:
+            spec = json.loads(Path(args.grid).read_text())
+        except OSError as e:
+            parser.exit(EXIT_USAGE, f"{err}cannot read {args.grid}: {e.strerror}\n")
+        except json.JSONDecodeError as e:
+            parser.exit(EXIT_USAGE, f"{err}{args.grid} is not valid JSON ({e})\n")
+    try:
+        if args.n_jobs < 1:
+            raise ValueError(f"--n-jobs must be >= 1, got {args.n_jobs}")
+        spec = check_spec(spec if args.grid else args.preset)
+    except (ValueError, KeyError, TypeError) as e:
+        parser.exit(EXIT_USAGE, f"{err}{e}\n")
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    try:
+        df = run_spec(spec, cache_dir=args.cache or out / "cache", backend=args.backend,
+                      n_jobs=args.n_jobs, ray_address=args.ray_address, refresh=args.refresh)
+    except Exception as e:  # noqa: BLE001 - any failure of a configuration is reported, exit 1
+        print(f"{err}the sweep failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "bench.csv", index=False)
+    doc = {"spec": spec, "backend": args.backend, "n_jobs": args.n_jobs,
+           "wall_s": time.perf_counter() - t0, "environment": environment(),
+           "rows": json.loads(df.to_json(orient="records"))}
+    (out / "bench.json").write_text(json.dumps(doc, indent=1))
+    print(f"{df['label'].nunique()} configurations, {len(df)} rows "
+          f"({int(df['cached'].sum())} from cache) -> {out / 'bench.csv'}, {out / 'bench.json'}")
+    return EXIT_OK
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return {"reports": _reports, "datasets": _datasets}[args.command](args, parser)
+    return {"reports": _reports, "datasets": _datasets, "bench": _bench}[args.command](args, parser)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@
     Cached(model, capacity=10_000)                            # result / user-vector LRU caches
     Batched(model, max_batch=64, max_wait_ms=2)               # request micro-batching
     Compiled(torch_model)                                     # torch.compile of the scoring path
+    Distilled(teacher, student="mf")                          # ranking distillation into a small MF
 They compose: ``Cached(ANNIndex(Quantized(model)))``.
 """
 from .ann import ANNIndex, build_index, overlap_at_k
@@ -13,6 +14,7 @@ from .base import TableWrapper, Wrapper, embedding_bytes
 from .batching import Batched, batch_curve, poisson_arrivals, summarize_serving
 from .cache import Cached, zipf_requests
 from .compile import Compiled
+from .distill import Distilled
 from .measure import accuracy_table, batching_experiment, cache_experiment, limit_threads
 from .prune import LowRank, Pruned
 from .quantize import Quantized, dequantize_rows, quantize_rows
@@ -20,5 +22,5 @@ from .quantize import Quantized, dequantize_rows, quantize_rows
 __all__ = ["Wrapper", "TableWrapper", "embedding_bytes", "ANNIndex", "build_index", "overlap_at_k",
            "Quantized", "quantize_rows", "dequantize_rows", "Pruned", "LowRank", "Cached",
            "zipf_requests", "Batched", "batch_curve", "poisson_arrivals", "summarize_serving",
-           "Compiled", "accuracy_table", "cache_experiment", "batching_experiment",
+           "Compiled", "Distilled", "accuracy_table", "cache_experiment", "batching_experiment",
            "limit_threads"]
