@@ -6,35 +6,13 @@
 """
 from __future__ import annotations
 
-import sys
-from contextlib import contextmanager
-
 import numpy as np
 import pandas as pd
 
+from ..eval.latency import limit_threads  # noqa: F401  (re-exported: recsys_lab.accel.limit_threads)
 from .base import embedding_bytes, has_vectors
 from .batching import Batched, batch_curve, poisson_arrivals, summarize_serving
 from .cache import Cached
-
-
-@contextmanager
-def limit_threads(n: int = 1):
-    """BLAS/OpenMP pools (threadpoolctl) and torch's intra-op pool limited to ``n`` threads.
-
-    One serving worker per core is the usual deployment; it also keeps timings sane on a shared
-    machine, where OpenMP workers spinning on busy cores slow small kernels down by orders of magnitude.
-    """
-    from threadpoolctl import threadpool_limits
-    torch = sys.modules.get("torch")
-    old = torch.get_num_threads() if torch is not None else None
-    if torch is not None:
-        torch.set_num_threads(n)
-    try:
-        with threadpool_limits(n):
-            yield
-    finally:
-        if torch is not None:
-            torch.set_num_threads(old)
 
 
 def accuracy_table(base, variants: dict, test, exclude=None, k: int = 10, n_requests: int = 200,

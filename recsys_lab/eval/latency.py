@@ -6,6 +6,7 @@ import platform
 import sys
 import time
 import tracemalloc
+from contextlib import contextmanager
 from importlib import metadata
 
 import numpy as np
@@ -46,6 +47,30 @@ def environment() -> dict:
             pass
     return {"cpu": cpu_model(), "machine": platform.machine(), "python": platform.python_version(),
             "os": platform.platform(), "threads": threads(), "versions": versions}
+
+
+@contextmanager
+def limit_threads(n: int | None = 1):
+    """BLAS/OpenMP pools (threadpoolctl) and torch's intra-op pool limited to ``n`` threads
+    inside the block (no change when ``n`` is None or 0).
+
+    One serving worker per core is the usual deployment; it also keeps timings sane on a shared
+    machine, where OpenMP workers spinning on busy cores slow small kernels down by orders of magnitude.
+    """
+    if not n:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+    torch = sys.modules.get("torch")
+    old = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(int(n))
+    try:
+        with threadpool_limits(int(n)):
+            yield
+    finally:
+        if torch is not None:
+            torch.set_num_threads(old)
 
 
 def _percentiles(ms: np.ndarray) -> dict:

@@ -35,7 +35,6 @@ import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import fields, is_dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -45,7 +44,7 @@ import pandas as pd
 
 from ..data.interactions import Interactions
 from .evaluate import evaluate
-from .latency import cpu_model, time_calls
+from .latency import cpu_model, limit_threads, time_calls
 from .pareto import pareto_front
 
 CACHE_VERSION = 1
@@ -263,28 +262,6 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-@contextmanager
-def _limit_threads(n: int | None):
-    """Cap BLAS/OpenMP and torch threads to ``n`` inside the block (no change when None)."""
-    if not n:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        torch = None
-    before = torch.get_num_threads() if torch is not None else None
-    if torch is not None:
-        torch.set_num_threads(n)
-    try:
-        with threadpool_limits(n):
-            yield
-    finally:
-        if torch is not None:
-            torch.set_num_threads(before)
-
-
 def measure(model, train, valid, test, settings: dict) -> dict:
     """Accuracy (``evaluate``) and per-batch-size latency (``time_calls``) of one fitted model."""
     k = int(settings["k"])
@@ -313,7 +290,7 @@ def run_task(task: dict, train: Interactions, valid: Interactions | None, test: 
     "cache_dir", "settings", "threads"}. Module-level and data-only, so it runs in any process.
     """
     cache = Path(task["cache_dir"]) if task["cache_dir"] else None
-    with _limit_threads(task.get("threads")):
+    with limit_threads(task.get("threads")):
         model, fit_s, from_cache = None, None, False
         mpath = cache / "models" / f"{task['model_key']}.npz" if cache else None
         if mpath is not None and mpath.exists():
