@@ -1,12 +1,16 @@
 """Multi-segment late interaction vs two-tower vs cross-encoder on Online Retail (issue 6).
 
-    python benchmarks/late_interaction.py [--profile quick|full] [--out FILE.json]
+    python benchmarks/late_interaction.py [--profile quick|full|bench] [--retriever two-tower|ease]
+                                          [--out FILE.json]
 
 Trains the three architectures on one leave-one-out next-item split and writes, side by side:
-NDCG@10 / Recall@10 of the two-stage system (two-tower top-C re-ranked, C=100) and of full
+NDCG@10 / Recall@10 of the two-stage system (first-stage top-C re-ranked, C=100) and of full
 ranking, per-request p50/p99 after a click (C=100 and the whole catalog), incremental-update vs
 full re-encode latency at history lengths 50/200/1000, the framework's per-call floor and what
-lowers it, serving memory, the FLOPs cost model, and the headline ratios.
+lowers it, serving memory, the FLOPs cost model, and the headline ratios. The ``bench`` profile
+(the default) trains every model until validation stalls (early stopping, up to 30 / 15 / 10
+epochs for two-tower / cross-encoder / late models) on 2,000 users, with EASE as the first
+stage; notebook 07 shows this run next to its own smaller one.
 """
 from __future__ import annotations
 
@@ -14,19 +18,21 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
 from recsys_lab.data.loaders import load_dataset
 from recsys_lab.eval import environment
-from recsys_lab.models.sequential.experiment import run
+from recsys_lab.models.sequential.experiment import Profile, run
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--profile", default="full", choices=["quick", "full"])
+    ap.add_argument("--profile", default="bench", choices=["quick", "full", "bench"])
+    ap.add_argument("--retriever", default=None, choices=["two-tower", "ease"],
+                    help="first stage (default: the profile's)")
     ap.add_argument("--dataset", default="online-retail")
     ap.add_argument("--seed", type=int, default=2020)
     ap.add_argument("--threads", type=int, default=1,
@@ -35,13 +41,16 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    res = run(load_dataset(args.dataset), args.profile, seed=args.seed,
+    profile = Profile.named(args.profile)
+    if args.retriever:
+        profile = replace(profile, retriever=args.retriever)
+    res = run(load_dataset(args.dataset), profile, seed=args.seed,
               log=lambda msg: print(msg, file=sys.stderr, flush=True))
     out = {
         "benchmark": "late_interaction", "dataset": args.dataset, "profile": args.profile,
         "config": asdict(res["profile"]), "seed": args.seed, "environment": environment(),
         "protocol": "leave-one-out next item (first purchase of each item per user), history <= 50; "
-                    "two-stage: two-tower top-C unseen candidates re-ranked; full-ranking metrics; "
+                    f"two-stage: {profile.retriever} top-C unseen candidates re-ranked; full-ranking metrics; "
                     "latency per request = update(user, click) + score C candidates, interleaved "
                     "across models in one process",
         "headline": res["headline"],

@@ -9,9 +9,14 @@ train) is scored on test. OUT.json maps each model name to its test metrics (``n
 ``recall@10``, ``mrr@10``, ``hit@10``, ``precision@10``), ``fit_seconds``, ``params`` and the
 grid it searched; the reserved keys ``dataset`` and ``environment`` describe the run.
 
+``--protocol quickstart`` is RecBole's default quick-start instead (no rating filter, no k-core;
+the setting of the published ML-100k BPR runs, NDCG@10 0.277-0.292).
+
 A model joins by name: add ``MODELS["name"] = (factory, grid)``, or pass any Recommender class
-name (e.g. ``--models bprmf``), which runs with its default config. Where ``implicit`` imports,
-its ``CosineRecommender`` runs on the same split as ``implicit_cosine`` (fit time side by side).
+name (e.g. ``--models bprmf``), which runs with its default config. ``sasrec`` runs the sequential
+variant (leave-one-out by time on the unfiltered data, full ranking; ``benchmarks/sequential.py``).
+Where ``implicit`` imports, its ``CosineRecommender`` runs on the same split as ``implicit_cosine``
+(fit time side by side).
 """
 from __future__ import annotations
 
@@ -28,12 +33,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 # implicit 0.7's CosineRecommender.fit normalises into COO internally and then warns about it
 warnings.filterwarnings("ignore", message="Method expects CSR input")
 
 from recsys_lab.data import filter_rating, k_core, load_dataset, random_split  # noqa: E402
 from recsys_lab.eval import environment, evaluate  # noqa: E402
 from recsys_lab.eval.metrics import ranking_metrics  # noqa: E402
+from sequential import run_sequential  # noqa: E402  (benchmarks/sequential.py)
+
 from recsys_lab.models import (BPRMF, EASE, NGCF, ItemKNN, LightGCN, NeuMF, Popularity,  # noqa: E402
                                Recommender, TorchRecommender, UserKNN)
 
@@ -56,15 +64,22 @@ MODELS: dict[str, tuple] = {
 # learned models: early stopping on validation NDCG@10 (patience 10, as RecBole's stopping_step)
 _TORCH = dict(embedding_size=64, epochs=300, patience=10, batch_size=2048, num_threads=1)  # small nets: 1 thread
 MODELS.update({
-    "bpr": (partial(BPRMF, **_TORCH), grid(learning_rate=[1e-3], reg=[0.0, 1e-4])),
+    "bpr": (partial(BPRMF, **_TORCH), grid(learning_rate=[1e-3, 2e-3], reg=[0.0, 1e-4], n_negatives=[1, 4])),
     "neumf": (partial(NeuMF, **_TORCH), grid(learning_rate=[1e-3], n_negatives=[4])),
     "lightgcn": (partial(LightGCN, **_TORCH), grid(learning_rate=[1e-3], n_layers=[2, 3], reg=[1e-4])),
     "ngcf": (partial(NGCF, **_TORCH), grid(learning_rate=[1e-3], n_layers=[2], reg=[1e-4])),
 })
 
 
+# name -> runner(data, seed) under the sequential (leave-one-out) protocol
+SEQUENTIAL = {"sasrec": run_sequential}
+PROTOCOLS = {"recbole": dict(threshold=3.0, core=10), "quickstart": dict(threshold=None, core=None)}
+
+
 def resolve(name: str) -> tuple:
     """A MODELS entry, else a registered Recommender class by (case-insensitive) name."""
+    if name in SEQUENTIAL:
+        return SEQUENTIAL[name], None
     if name in MODELS:
         return MODELS[name]
     by_lower = {cls.lower(): klass for cls, klass in Recommender.registry.items()}
@@ -74,9 +89,13 @@ def resolve(name: str) -> tuple:
                      f"{sorted(Recommender.registry)}")
 
 
-def protocol_splits(data_dir: str, seed: int, threshold: float = 3.0, core: int = 10):
+def protocol_splits(data_dir: str, seed: int, threshold: float | None = 3.0, core: int | None = 10):
+    """Ratings >= threshold, iterative ``core``-core (None: skip either), random 8:1:1 per user."""
     data = load_dataset(data_dir)
-    data = k_core(filter_rating(data, threshold), core, core)
+    if threshold is not None:
+        data = filter_rating(data, threshold)
+    if core is not None:
+        data = k_core(data, core, core)
     train, valid, test = random_split(data, (0.8, 0.1, 0.1), seed=seed)
     info = {"path_name": Path(data_dir).name, "n_users": data.n_users, "n_items": data.n_items,
             "n_interactions": len(data), "train": len(train), "valid": len(valid), "test": len(test),
@@ -158,17 +177,25 @@ def main(argv=None) -> dict:
     p.add_argument("--models", default="pop,itemknn,ease", help="comma-separated model names")
     p.add_argument("--json", dest="out", help="write the results here")
     p.add_argument("--seed", type=int, default=2020)
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="recbole",
+                   help="recbole: ratings >= 3 and 10-core (default); quickstart: unfiltered")
     p.add_argument("--no-implicit", action="store_true", help="skip implicit's CosineRecommender")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     for n in names:
         resolve(n)                                                     # fail before any work
-    train, valid, test, info = protocol_splits(args.data_dir, args.seed)
+    train, valid, test, info = protocol_splits(args.data_dir, args.seed, **PROTOCOLS[args.protocol])
+    info["protocol"] = args.protocol
     print(f"{info['path_name']}: {info['n_users']} users, {info['n_items']} items, "
-          f"{info['n_interactions']} interactions after >=3 and 10-core", flush=True)
+          f"{info['n_interactions']} interactions ({args.protocol} protocol)", flush=True)
     out = {"dataset": info}
     for name in names:
-        out[name] = run_model(name, train, valid, test)
+        if name in SEQUENTIAL:       # its own split: leave-one-out by time on the unfiltered data
+            res = SEQUENTIAL[name](load_dataset(args.data_dir), seed=args.seed)
+            out[name] = {**res[name], "protocol": res["dataset"]["protocol"], "dataset": res["dataset"],
+                         "baselines": {k: res[k] for k in res if k not in (name, "dataset")}}
+        else:
+            out[name] = run_model(name, train, valid, test)
     if not args.no_implicit and "itemknn" in out:
         res = run_implicit_cosine(train, valid, test, out["itemknn"]["params"].get("k", 100))
         if res is not None:
@@ -178,8 +205,8 @@ def main(argv=None) -> dict:
     for name, r in out.items():
         if name in ("dataset", "environment"):
             continue
-        print(f"{name:16s} " + " ".join(f"{r[m + '@10']:12.4f}" for m in METRIC_KEYS)
-              + f" {r['fit_seconds']:7.2f}  {r['params']}")
+        print(f"{name:16s} " + " ".join(f"{r.get(m + '@10', float('nan')):12.4f}" for m in METRIC_KEYS)
+              + f" {r['fit_seconds']:7.2f}  {r.get('params', r.get('protocol'))}")
     if args.out:
         Path(args.out).write_text(json.dumps(out, indent=1, default=float))
     return out

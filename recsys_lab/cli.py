@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="extra notebook parameter; VALUE is a Python literal or a string "
                           "(repeatable; each KEY must be in every selected notebook's "
                           "parameters cell)")
+    rep.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                     help="notebooks run at once (default: one per core, at most 4; "
+                          "1 gives the quietest latency numbers)")
     rep.add_argument("-q", "--quiet", action="store_true", help="no per-notebook progress lines")
 
     sub.add_parser("datasets", help="list the data sets load_dataset() knows")
@@ -70,12 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _reports(args, parser) -> int:
-    from .reports import ReportError, parse_value, run_reports
+    from .reports import ReportError, default_jobs, parse_value, run_reports
 
     params = {k: parse_value(v) for k, v in args.parameter}
     try:
         results = run_reports(args.notebooks, args.output, profile=args.profile, only=args.only,
-                              params=params, progress=not args.quiet)
+                              params=params, progress=not args.quiet,
+                              jobs=default_jobs() if args.jobs is None else args.jobs)
     except ReportError as e:
         parser.exit(EXIT_USAGE, f"{parser.prog} reports: error: {e}\n")
     failed = [r for r in results if not r.ok]

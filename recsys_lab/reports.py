@@ -15,7 +15,9 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -216,7 +218,12 @@ def check_parameters(notebooks: list[Path], params: dict) -> None:
 
 @contextlib.contextmanager
 def _environ(**env):
-    """Set environment variables (inherited by the kernel) for the duration of the block."""
+    """Set environment variables (inherited by the kernel) for the duration of the block.
+
+    Keys that already hold their value are left alone, so report threads that start kernels
+    inside one outer block never touch ``os.environ`` concurrently.
+    """
+    env = {k: v for k, v in env.items() if os.environ.get(k) != v}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -460,8 +467,19 @@ def write_index(output, entries: dict, names: list[str]) -> None:
 # ---- the runner ---------------------------------------------------------------------------
 
 
+def default_jobs() -> int:
+    """Notebooks run at once by default: one per core (notebooks train with one thread), at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def thread_env(jobs: int) -> dict[str, str]:
+    """BLAS/OpenMP threads per kernel so that ``jobs`` kernels share the cores without spinning."""
+    n = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    return {k: n for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
 def run_reports(notebooks_dir="notebooks", output="reports", profile="quick", only=None,
-                params=None, progress=True) -> list[ReportResult]:
+                params=None, progress=True, jobs=1) -> list[ReportResult]:
     """Execute every ``notebooks_dir/NN_*.ipynb`` (or those named in ``only``) into ``output``.
 
     Each notebook runs with papermill (kernel ``python3``, cwd = ``notebooks_dir``, parameters
@@ -469,11 +487,16 @@ def run_reports(notebooks_dir="notebooks", output="reports", profile="quick", on
     replace ``output/NN_name.{html,ipynb}`` only on success. A failure is recorded (cell, error)
     and the other notebooks still run. ``index.html``, ``summary.md`` and ``manifest.json`` are
     rewritten after each notebook, keeping the entries of notebooks not run this time.
-    Bad input (profile, notebook name, parameter name) raises :class:`ReportError` before
+    ``jobs`` kernels run at once (longest notebook first, by its last recorded run time), each
+    with ``cores // jobs`` BLAS threads; latencies measured beside another notebook are a little
+    pessimistic, so ``jobs=1`` gives the quietest numbers.
+    Bad input (profile, notebook name, parameter name, jobs) raises :class:`ReportError` before
     anything runs or is written.
     """
     if profile not in PROFILES:
         raise ReportError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ReportError(f"jobs must be a positive integer, got {jobs!r}")
     params = dict(params or {})
     all_nbs = list_notebooks(notebooks_dir)
     if not all_nbs:
@@ -484,13 +507,27 @@ def run_reports(notebooks_dir="notebooks", output="reports", profile="quick", on
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     entries, names = load_manifest(output), [p.stem for p in all_nbs]
-    results = []
-    with tempfile.TemporaryDirectory(prefix="recsys-lab-reports-") as staging:
-        for i, nb in enumerate(chosen, 1):
-            res = run_one(nb, output, staging, profile=profile, params=params)
+    # longest first (last known time for this profile) keeps both workers busy to the end
+    last = {n: e.get("seconds", 0.0) for n, e in entries.items() if e.get("profile") == profile}
+    order = sorted(chosen, key=lambda p: -last.get(p.stem, 0.0)) if jobs > 1 else chosen
+    results, lock = [], threading.Lock()
+
+    def one(nb, staging):
+        res = run_one(nb, output, staging, profile=profile, params=params)
+        with lock:
             results.append(res)
             _merge(entries, res)
             write_index(output, entries, names)
             if progress:
-                print(f"[{i}/{len(chosen)}] {res.describe()}", file=sys.stderr, flush=True)
-    return results
+                print(f"[{len(results)}/{len(chosen)}] {res.describe()}", file=sys.stderr, flush=True)
+
+    env = {**KERNEL_ENV, **(thread_env(jobs) if jobs > 1 else {})}
+    with tempfile.TemporaryDirectory(prefix="recsys-lab-reports-") as staging, _environ(**env):
+        if jobs == 1:
+            for nb in order:
+                one(nb, staging)
+        else:
+            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="report") as pool:
+                list(pool.map(lambda nb: one(nb, staging), order))
+    rank = {p: i for i, p in enumerate(chosen)}
+    return sorted(results, key=lambda r: rank[next(p for p in chosen if p.stem == r.name)])

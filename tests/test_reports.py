@@ -20,7 +20,8 @@ GOOD_PLOT = ("import plotly.graph_objects as go\n"
 GOOD_RECORD = ("import os\nfrom recsys_lab.reports import record\n"
                "record(n=N, squares=sum(i * i for i in range(N)), profile=PROFILE,\n"
                "       interactive=INTERACTIVE, cwd=os.path.basename(os.getcwd()),\n"
-               "       renderer=os.environ.get('PLOTLY_RENDERER'));")
+               "       renderer=os.environ.get('PLOTLY_RENDERER'),\n"
+               "       blas=os.environ.get('OPENBLAS_NUM_THREADS'));")
 PREVIOUS_HTML = b"<html><body>previous good report of 01_bad</body></html>\n"
 CDN_SCRIPT = re.compile(r"""<script[^>]*\bsrc=["']?(https?:)?//""", re.I)
 
@@ -42,7 +43,9 @@ def run(tmp_path_factory, make_notebook):
                   parameters=GOOD_PARAMS)
     out.mkdir()
     (out / "01_bad.html").write_bytes(PREVIOUS_HTML)  # a good report from an earlier run
-    results = run_reports(nbs, out, profile="quick", params={"N": 4}, progress=False)
+    # two kernels at once: the parallel path, with its per-kernel thread environment
+    results = run_reports(nbs, out, profile="quick", params={"N": 4}, progress=False, jobs=2)
+    assert [r.name for r in results] == ["00_good", "01_bad", "02_dies", "03_after"]
     return SimpleNamespace(nbs=nbs, out=out, results={r.name: r for r in results})
 
 
@@ -61,7 +64,8 @@ def test_good_notebook_exported_offline(run):
 def test_records_read_back(run):
     n = 4  # the -p override of N = 3
     expected = {"n": n, "squares": sum(i * i for i in range(n)), "profile": "quick",
-                "interactive": False, "cwd": "notebooks", "renderer": "plotly_mimetype+notebook"}
+                "interactive": False, "cwd": "notebooks", "renderer": "plotly_mimetype+notebook",
+                "blas": str(max(1, (os.cpu_count() or 1) // 2))}
     assert read_records(run.out / "00_good.ipynb") == expected
     assert run.results["00_good"].records == expected
     manifest = json.loads((run.out / "manifest.json").read_text())["reports"]
@@ -142,6 +146,8 @@ def test_unknown_notebook_and_profile(tmp_path, make_notebook):
         run_reports(tmp_path / "nb", tmp_path / "out", only=["01_b", "zz"], progress=False)
     with pytest.raises(ReportError, match="unknown profile 'huge'"):
         run_reports(tmp_path / "nb", tmp_path / "out", profile="huge", progress=False)
+    with pytest.raises(ReportError, match="jobs"):
+        run_reports(tmp_path / "nb", tmp_path / "out", jobs=0, progress=False)
     with pytest.raises(ReportError, match="notebooks directory not found"):
         run_reports(tmp_path / "missing", tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()

@@ -65,6 +65,21 @@ def test_early_stopping_restores_the_best_epoch(data):
     assert now == pytest.approx(best, abs=1e-12)          # the restored weights give the best score
 
 
+def test_validation_on_a_user_sample(data):
+    train, test, _ = data
+    cfg = dict(epochs=3, patience=5, **SMALL)
+    sampled = BPRMF(valid_users=20, **cfg)
+    sample = sampled._valid_sample(test)
+    assert len(np.unique(sample.user)) == 20 and set(np.unique(sample.user)) <= set(test.user)
+    assert np.array_equal(sample.user, sampled._valid_sample(test).user)   # seeded: same users
+    m = sampled.fit(train, valid=test)
+    score = float(evaluate(m, sample, k=10)["ndcg"].iloc[0])   # the best weights, on the sample
+    assert m.history_["valid_ndcg@10"].max() == pytest.approx(score, abs=1e-12)
+    assert BPRMF(valid_users=10**6, **cfg)._valid_sample(test) is test
+    with pytest.raises(ValueError, match="valid_users"):
+        BPRMF(valid_users=0, **cfg).fit(train, valid=test)
+
+
 def test_fit_does_not_touch_global_rng_or_threads(data):
     torch.manual_seed(123)
     expected = torch.rand(3)

@@ -92,6 +92,7 @@ class TorchRecommender(Recommender):
     patience: int = 3
     progress: bool | None = None      # None: a progress bar only when stderr is a terminal
     num_threads: int | None = None    # torch intra-op threads while fitting (restored after)
+    valid_users: int | None = None    # early stopping on a seeded sample of this many valid users
 
     # ---- to implement ---------------------------------------------------------------------
     def build_module(self) -> nn.Module:
@@ -140,11 +141,21 @@ class TorchRecommender(Recommender):
                 raise ValueError("valid and train must share one id space "
                                  f"({valid.n_users}x{valid.n_items} vs {train.n_users}x{train.n_items})")
         self._check_config()
-        self._valid = valid
+        self._valid = self._valid_sample(valid)
         try:
             return super().fit(train)
         finally:
             self._valid = None
+
+    def _valid_sample(self, valid: Interactions | None) -> Interactions | None:
+        """``valid`` restricted to a seeded sample of ``valid_users`` users (all when None)."""
+        if valid is None or self.valid_users is None:
+            return valid
+        users = np.unique(valid.user)
+        if len(users) <= self.valid_users:
+            return valid
+        keep = np.random.default_rng([self.seed, 1]).choice(users, self.valid_users, replace=False)
+        return valid.subset(np.isin(valid.user, keep))
 
     def _check_config(self) -> None:
         for name in ("embedding_size", "epochs", "batch_size"):
@@ -157,6 +168,9 @@ class TorchRecommender(Recommender):
             raise ValueError(f"reg must be >= 0, got {self.reg!r}")
         if self.num_threads is not None and int(self.num_threads) < 1:
             raise ValueError(f"num_threads must be >= 1 or None, got {self.num_threads!r}")
+        if self.valid_users is not None and (not isinstance(self.valid_users, (int, np.integer))
+                                             or self.valid_users < 1):
+            raise ValueError(f"valid_users must be a positive integer or None, got {self.valid_users!r}")
         if self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience!r}")
         resolve_device(self.device)

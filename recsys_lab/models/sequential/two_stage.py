@@ -57,10 +57,7 @@ class TwoStage(Recommender):
 
     def candidate_items(self, users) -> np.ndarray:
         """The retriever's top-C unseen items per user, int64 [n, C] (best first)."""
-        users = self._check_users(users)
-        s = self.retriever.score(users)
-        mask_rows(s, self.retriever.seen_, users)
-        return topk(s, self.candidates)[0]
+        return top_candidates(self.retriever, self._check_users(users), self.candidates)
 
     def _score(self, users):
         s = np.array(self.retriever.score(users), dtype=np.float32)     # [n, N]
@@ -73,3 +70,11 @@ class TwoStage(Recommender):
         out = low + (s - cand_s[:, -1:]) - 1e-3
         out[rows, cand] = ranked
         return out
+
+
+def top_candidates(retriever: Recommender, users, C: int) -> np.ndarray:
+    """First stage alone: ``retriever``'s top-``C`` items per user, seen items masked, [n, C]."""
+    users = np.asarray(users, dtype=np.int64)
+    s = np.array(retriever.score(users), dtype=np.float32)
+    mask_rows(s, retriever.seen_, users)
+    return topk(s, C)[0]
