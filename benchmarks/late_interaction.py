@@ -61,7 +61,9 @@ def main(argv=None):
         "framework_floor": res["floor"].to_dict("records"),
         "memory": res["memory"].to_dict("records"),
         "cost_model": res["costs"].to_dict("records"),
-        "fit_seconds": res["fit_seconds"], "n_test_users": res["n_test_users"], "torch_threads": args.threads,
+        "fit_seconds": res["fit_seconds"],
+        "epochs_run": {k: len(m.history_) for k, m in res["models"].items()},
+        "n_test_users": res["n_test_users"], "torch_threads": args.threads,
         "total_seconds": time.perf_counter() - t0,
     }
     path = Path(args.out) if args.out else Path(__file__).parent / "results" / f"late_interaction_{args.profile}.json"

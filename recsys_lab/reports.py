@@ -245,7 +245,9 @@ def execute_notebook(notebook, executed_path, parameters: dict, cwd) -> None:
             str(notebook), str(executed_path), parameters=parameters, kernel_name="python3",
             language="python", cwd=str(cwd), progress_bar=False, log_output=False,
             request_save_on_cell_execute=False, store_widget_state=False,
-            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no TCP-transport warning
+            # CRITICAL: no TCP-transport warning, and no "KeyboardInterrupt caught in kernel" when
+            # jupyter_client interrupts a kernel before shutting it down (cell errors reach us anyway)
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
 
 
 # <script src="http..."></script> in outputs, e.g. the MathJax CDN tag plotly adds to every figure

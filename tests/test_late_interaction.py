@@ -238,6 +238,31 @@ def test_cross_encoder_scores_match_its_module(planted):
     np.testing.assert_allclose(ce.score(users)[np.arange(3)[:, None], cand], got, rtol=1e-4, atol=1e-5)
 
 
+def test_hard_negatives_mined_from_ease(planted):
+    """Mined negatives lie in EASE's top-k of the window's multi-hot x B (numpy), never the
+    target or a history item; a model with neither vectors nor B_ is refused."""
+    from recsys_lab.models import EASE, Popularity
+    train = planted[0]
+    ease = EASE(reg=10.0).fit(train)
+    ce = CrossEncoderRanker(epochs=1, n_negatives=4, **TINY).fit(train).mine_negatives_from(ease, top=5)
+    rng = np.random.default_rng(0)
+    tokens = np.zeros((3, ce.max_len), dtype=np.int64)
+    hist = [np.array([0, 1, 2]), np.array([7, 8]), np.array([20, 21, 22, 23])]
+    for r, h in enumerate(hist):
+        tokens[r, ce.max_len - len(h):] = h + 1                            # 0 = pad
+    target = np.array([3, 9, 24])
+    got = ce._hard(tokens, target, 6, rng)
+    for r, h in enumerate(hist):
+        x = np.zeros(train.n_items, np.float32)
+        x[h] = 1
+        s = x @ ease.B_
+        s[h], s[target[r]] = -np.inf, -np.inf
+        top5 = set(np.argsort(-s, kind="stable")[:5])
+        assert set(got[r]) <= top5 and target[r] not in got[r] and not set(got[r]) & set(h)
+    with pytest.raises(TypeError, match="Popularity"):
+        CrossEncoderRanker(**TINY).mine_negatives_from(Popularity().fit(train))
+
+
 def test_two_stage_reranks_only_candidates(planted, single, two_tower):
     tt = two_tower
     users = np.arange(20)

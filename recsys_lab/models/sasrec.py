@@ -130,8 +130,8 @@ class SASRec(SequentialRecommender):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
     def build_module(self):
-        return SASRecNet(self.n_items_, self.embedding_size, self.n_layers, self.n_heads,
-                         self.max_len, self.dropout)
+        return self._init_items(SASRecNet(self.n_items_, self.embedding_size, self.n_layers,
+                                          self.n_heads, self.max_len, self.dropout))
 
     # ---- training -------------------------------------------------------------------------
     def examples(self, rng):

@@ -37,6 +37,7 @@ from .transformer import SequenceEncoder, layer_flops
 
 _CHUNK = 1 << 22          # elements of one [users, vectors, items] logits block
 _INTERACTIONS = ("maxsim", "attention")
+_ITEM_INITS = (None, "text")
 
 
 class HistoryEncoder(nn.Module):
@@ -93,6 +94,8 @@ class SequentialRecommender(TorchRecommender):
 
     An epoch draws ``samples_per_user`` cut points t per user (uniform over 1..len-1): the
     example is "the first t items predict item t". ``reg`` is AdamW weight decay.
+    ``item_init``: None (item embeddings ~ N(0, 0.02^2)) or "text" (``text_item_init`` of the
+    training data's ``item_info["title"]``; needs the ``text`` extra). A ``warm_start`` overrides it.
     """
 
     embedding_size: int = 64
@@ -102,6 +105,12 @@ class SequentialRecommender(TorchRecommender):
     dropout: float = 0.1
     samples_per_user: int = 8
     batch_size: int = 128
+    item_init: str | None = None
+
+    def _check_config(self):
+        super()._check_config()
+        if self.item_init not in _ITEM_INITS:
+            raise ValueError(f"item_init must be one of {_ITEM_INITS}, got {self.item_init!r}")
 
     # ---- seen items: the training CSR plus events appended since (merged lazily) -----------
     @property
@@ -128,6 +137,17 @@ class SequentialRecommender(TorchRecommender):
         if train.timestamp is not None:
             np.maximum.at(self._last_ts, train.user, train.timestamp)
         self._sync_flat()
+        self._item_init = self._text_init(train) if self.item_init == "text" else None
+
+    def _text_init(self, train: Interactions) -> np.ndarray:
+        """``text_item_init`` [n_items, d] of the titles (the global torch RNG left untouched)."""
+        from .item_text import text_item_init
+        info = train.item_info
+        if info is None or "title" not in info.columns:
+            raise ValueError(f"item_init='text' needs item_info with a 'title' column; "
+                             f"{train.name!r} has {None if info is None else list(info.columns)}")
+        with torch.random.fork_rng():
+            return text_item_init(info["title"].tolist(), self.embedding_size, self.seed)
 
     def _sync_flat(self):
         self.seq_items_, self.seq_ptr_ = flat_histories(self._hist)
@@ -198,10 +218,22 @@ class SequentialRecommender(TorchRecommender):
         self._warm = {k: v.detach().clone() for k, v in other.module_.state_dict().items()}
         return self
 
+    def _init_items(self, module: nn.Module) -> nn.Module:
+        """Item rows of ``module.enc.item`` (or ``module.item``) from ``item_init``, computed in
+        ``prepare`` (so not when loading a saved model); row 0 (padding) stays zero."""
+        init = self.__dict__.pop("_item_init", None)
+        if init is not None:
+            table = module.enc.item if hasattr(module, "enc") else module.item
+            with torch.no_grad():
+                table.weight[1:].copy_(torch.as_tensor(init))
+        return module
+
     def _init_bias(self, module: nn.Module) -> nn.Module:
-        """Bias at the centred log-popularity (faster, steadier training), then any warm start."""
+        """Bias at the centred log-popularity (faster, steadier training), ``_init_items``, then
+        any warm start."""
         counts = np.asarray(self.seen_.sum(0)).ravel()
         logp = np.log1p(counts)
+        self._init_items(module)
         with torch.no_grad():
             module.bias.copy_(torch.as_tensor(logp - logp.mean(), dtype=torch.float32))
             for k, t in module.state_dict().items():
@@ -493,21 +525,34 @@ class CrossEncoderRanker(SequentialRecommender):
     valid_users: int = 500
     hard_fraction: float = 0.5
 
-    def mine_negatives_from(self, retriever: "_VectorModel", top: int = 100) -> "CrossEncoderRanker":
+    def mine_negatives_from(self, retriever, top: int = 100) -> "CrossEncoderRanker":
         """Draw ``hard_fraction`` of the negatives from ``retriever``'s top-``top`` items for the
-        same history (the candidates this ranker will re-rank), the rest as before."""
+        same history (the candidates this ranker will re-rank), the rest as before. The retriever
+        is a fitted sequential vector model (TwoTower, late interaction) or an item-item model
+        with a ``B_`` matrix (EASE), which scores a window as its multi-hot times B."""
         retriever._check_fitted()
+        if not isinstance(retriever, _VectorModel) and getattr(retriever, "B_", None) is None:
+            raise TypeError(f"cannot mine negatives from {type(retriever).__name__}: "
+                            "need a sequential vector model or an item-item model with B_")
         self._miner, self._miner_top = retriever, top
         return self
 
+    def _miner_scores(self, tok: torch.Tensor) -> torch.Tensor:
+        """First-stage scores of the windows ``tok`` [B, L] (0 = pad) -> [B, N]."""
+        miner = self._miner
+        if isinstance(miner, _VectorModel):
+            with miner._serve():
+                cache = miner.module_(tok[:, None, :])                       # [B, 1, 1, d]
+                return miner.user_scores(miner.module_, cache, torch.ones(len(tok), 1, dtype=torch.bool),
+                                         miner.item_vectors_, miner.item_bias_)  # [B, N]
+        x = torch.zeros(len(tok), miner.n_items_ + 1).scatter_(1, tok, 1.0)[:, 1:]   # [B, N] multi-hot
+        return x @ torch.as_tensor(miner.B_)                                 # [B, N] EASE: x B
+
     def _hard(self, tokens: np.ndarray, target: np.ndarray, n: int, rng) -> np.ndarray:
         """n items per row from the miner's top-k for these windows, excluding target and history."""
-        miner = self._miner
-        with miner._serve():
-            tok = torch.as_tensor(tokens)
-            cache = miner.module_(tok[:, None, :])                           # [B, 1, 1, d]
-            s = miner.user_scores(miner.module_, cache, torch.ones(len(tok), 1, dtype=torch.bool),
-                                  miner.item_vectors_, miner.item_bias_)      # [B, N]
+        tok = torch.as_tensor(tokens)
+        with torch.no_grad():
+            s = self._miner_scores(tok)
             s = torch.cat([torch.full_like(s[:, :1], -torch.inf), s], 1)     # column 0 = pad token
             s.scatter_(1, tok, -torch.inf)                                   # history items out
             s[torch.arange(len(s)), torch.as_tensor(target) + 1] = -torch.inf
