@@ -72,7 +72,7 @@ MODELS.update({
 
 
 # name -> runner(data, seed) under the sequential (leave-one-out) protocol
-SEQUENTIAL = {"sasrec": run_sequential}
+SEQUENTIAL = {"sasrec": partial(run_sequential, loss="ce")}   # RecBole's SASRec default: CE loss
 PROTOCOLS = {"recbole": dict(threshold=3.0, core=10), "quickstart": dict(threshold=None, core=None)}
 
 

@@ -1,0 +1,58 @@
+"""benchmarks/recbole_protocol.py: the two general protocols and the sequential (SASRec) entry."""
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+recbole_protocol = pytest.importorskip("recbole_protocol")
+
+
+@pytest.fixture(scope="module")
+def ml_dir(tmp_path_factory):
+    """A GroupLens u.data: 60 users x 40 items, ratings 1-5, 20-35 events per user."""
+    rng = np.random.default_rng(0)
+    rows = [(u, i, int(rng.integers(1, 6)), int(rng.integers(0, 10**6)))
+            for u in range(1, 61) for i in rng.choice(np.arange(1, 41), int(rng.integers(20, 36)), replace=False)]
+    d = tmp_path_factory.mktemp("ml")
+    (d / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows))
+    return d, rows
+
+
+def run(ml_dir, tmp_path, *args):
+    out = tmp_path / "out.json"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)                   # not the official u.data
+        recbole_protocol.main([str(ml_dir), "--no-implicit", "--json", str(out), *args])
+    return json.loads(out.read_text())
+
+
+def test_quickstart_keeps_every_rating_and_recbole_filters(ml_dir, tmp_path):
+    d, rows = ml_dir
+    quick = run(d, tmp_path, "--models", "pop", "--protocol", "quickstart")
+    assert quick["dataset"]["n_interactions"] == len(rows) and quick["dataset"]["protocol"] == "quickstart"
+    rec = run(d, tmp_path, "--models", "pop")
+    n_pos = sum(r >= 3 for _, _, r, _ in rows)
+    assert rec["dataset"]["protocol"] == "recbole" and rec["dataset"]["n_interactions"] <= n_pos < len(rows)
+    for out in (quick, rec):
+        assert 0 < out["pop"]["ndcg@10"] <= 1 and "environment" in out
+
+
+def test_sasrec_runs_leave_one_out(ml_dir, tmp_path):
+    d, rows = ml_dir
+    out = run(d, tmp_path, "--models", "sasrec", "--protocol", "quickstart")
+    res = out["sasrec"]
+    assert "leave-one-out" in res["protocol"]
+    assert res["dataset"]["test_users"] == 60                          # one test event per user
+    assert res["config"]["loss"] == "ce" and 0 <= res["ndcg@10"] <= res["hit@10"] <= 1
+    assert set(res["baselines"]) == {"pop", "itemknn"}
+
+
+def test_unknown_model_fails_before_work(ml_dir, tmp_path):
+    with pytest.raises(SystemExit, match="unknown model 'nope'"):
+        run(ml_dir[0], tmp_path, "--models", "pop,nope")
