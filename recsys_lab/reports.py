@@ -14,10 +14,10 @@ import math
 import os
 import re
 import sys
+import multiprocessing
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -220,8 +220,8 @@ def check_parameters(notebooks: list[Path], params: dict) -> None:
 def _environ(**env):
     """Set environment variables (inherited by the kernel) for the duration of the block.
 
-    Keys that already hold their value are left alone, so report threads that start kernels
-    inside one outer block never touch ``os.environ`` concurrently.
+    Keys that already hold their value are left alone (the report runner sets them once for
+    all its workers).
     """
     env = {k: v for k, v in env.items() if os.environ.get(k) != v}
     old = {k: os.environ.get(k) for k in env}
@@ -506,30 +506,44 @@ def run_reports(notebooks_dir="notebooks", output="reports", profile="quick", on
     chosen = select_notebooks(all_nbs, only)
     check_parameters(chosen, params)
 
-    output = Path(output)
+    output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
     entries, names = load_manifest(output), [p.stem for p in all_nbs]
-    # longest first (last known time for this profile) keeps both workers busy to the end
+    # longest first (last known time for this profile) keeps every worker busy to the end
     last = {n: e.get("seconds", 0.0) for n, e in entries.items() if e.get("profile") == profile}
     order = sorted(chosen, key=lambda p: -last.get(p.stem, 0.0)) if jobs > 1 else chosen
-    results, lock = [], threading.Lock()
+    results = []
 
-    def one(nb, staging):
-        res = run_one(nb, output, staging, profile=profile, params=params)
-        with lock:
-            results.append(res)
-            _merge(entries, res)
-            write_index(output, entries, names)
-            if progress:
-                print(f"[{len(results)}/{len(chosen)}] {res.describe()}", file=sys.stderr, flush=True)
+    def done(res: ReportResult) -> None:
+        results.append(res)
+        _merge(entries, res)
+        write_index(output, entries, names)
+        if progress:
+            print(f"[{len(results)}/{len(chosen)}] {res.describe()}", file=sys.stderr, flush=True)
 
     env = {**KERNEL_ENV, **(thread_env(jobs) if jobs > 1 else {})}
     with tempfile.TemporaryDirectory(prefix="recsys-lab-reports-") as staging, _environ(**env):
         if jobs == 1:
             for nb in order:
-                one(nb, staging)
+                done(run_one(nb.resolve(), output, staging, profile=profile, params=params))
         else:
-            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="report") as pool:
-                list(pool.map(lambda nb: one(nb, staging), order))
-    rank = {p: i for i, p in enumerate(chosen)}
-    return sorted(results, key=lambda r: rank[next(p for p in chosen if p.stem == r.name)])
+            # one process per notebook at a time: papermill changes the process's working
+            # directory while it runs a notebook, so two notebooks must not share a process
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                futures = {pool.submit(run_one, nb.resolve(), output, staging, profile, params): nb
+                           for nb in order}
+                for fut in as_completed(futures):
+                    try:
+                        res = fut.result()
+                    except Exception as e:  # the worker process itself died
+                        nb = futures[fut]
+                        res = ReportResult(name=nb.stem, status="failed", seconds=0.0, profile=profile,
+                                           timestamp=_now(), parameters=params,
+                                           error={"cell": None, "execution_count": None,
+                                                  "ename": type(e).__name__, "evalue": str(e)})
+                        if (output / f"{nb.stem}.html").exists():
+                            res.html = f"{nb.stem}.html"
+                    done(res)
+    rank = {p.stem: i for i, p in enumerate(chosen)}
+    return sorted(results, key=lambda r: rank[r.name])

@@ -43,8 +43,15 @@ def run(tmp_path_factory, make_notebook):
                   parameters=GOOD_PARAMS)
     out.mkdir()
     (out / "01_bad.html").write_bytes(PREVIOUS_HTML)  # a good report from an earlier run
-    # two kernels at once: the parallel path, with its per-kernel thread environment
-    results = run_reports(nbs, out, profile="quick", params={"N": 4}, progress=False, jobs=2)
+    # two kernels at once (the parallel path, with its per-kernel thread environment), from
+    # relative paths as `make reports` passes them: papermill's chdir must not break the others
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        results = run_reports("notebooks", "reports", profile="quick", params={"N": 4},
+                              progress=False, jobs=2)
+    finally:
+        os.chdir(cwd)
     assert [r.name for r in results] == ["00_good", "01_bad", "02_dies", "03_after"]
     return SimpleNamespace(nbs=nbs, out=out, results={r.name: r for r in results})
 
