@@ -33,6 +33,9 @@ def main(argv=None):
     ap.add_argument("--profile", default="bench", choices=["quick", "full", "bench"])
     ap.add_argument("--retriever", default=None, choices=["two-tower", "ease"],
                     help="first stage (default: the profile's)")
+    ap.add_argument("--item-init", default=None, choices=["text"],
+                    help="start the two-tower (and the models warm-started from it) from MiniLM "
+                         "title vectors (needs the text extra)")
     ap.add_argument("--dataset", default="online-retail")
     ap.add_argument("--seed", type=int, default=2020)
     ap.add_argument("--threads", type=int, default=1,
@@ -44,6 +47,8 @@ def main(argv=None):
     profile = Profile.named(args.profile)
     if args.retriever:
         profile = replace(profile, retriever=args.retriever)
+    if args.item_init:
+        profile = replace(profile, item_init=args.item_init)
     res = run(load_dataset(args.dataset), profile, seed=args.seed,
               log=lambda msg: print(msg, file=sys.stderr, flush=True))
     out = {
@@ -66,7 +71,9 @@ def main(argv=None):
         "n_test_users": res["n_test_users"], "torch_threads": args.threads,
         "total_seconds": time.perf_counter() - t0,
     }
-    path = Path(args.out) if args.out else Path(__file__).parent / "results" / f"late_interaction_{args.profile}.json"
+    suffix = f"_{args.item_init}" if args.item_init else ""
+    path = Path(args.out) if args.out else \
+        Path(__file__).parent / "results" / f"late_interaction_{args.profile}{suffix}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=str))
     print(json.dumps(out["headline"], indent=1))

@@ -11,10 +11,10 @@ import contextlib
 import html
 import json
 import math
+import multiprocessing
 import os
 import re
 import sys
-import multiprocessing
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -323,6 +323,11 @@ def _source_cell_index(executed_nb_path, index: int) -> int:
     return index
 
 
+def _error(e: BaseException) -> dict:
+    """A failure that happened outside any cell."""
+    return {"cell": None, "execution_count": None, "ename": type(e).__name__, "evalue": str(e)}
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -355,9 +360,7 @@ def run_one(notebook, output, staging, profile="quick", params=None) -> ReportRe
         res.error = {"cell": _source_cell_index(executed, e.cell_index),
                      "execution_count": e.exec_count, "ename": e.ename, "evalue": e.evalue}
     except Exception as e:  # dead kernel, export failure, ...: still run the other notebooks
-        res.status = "failed"
-        res.error = {"cell": None, "execution_count": None, "ename": type(e).__name__,
-                     "evalue": str(e)}
+        res.status, res.error = "failed", _error(e)
     res.seconds = round(time.perf_counter() - t0, 2)
     if not res.ok:
         if executed.exists():
@@ -539,9 +542,7 @@ def run_reports(notebooks_dir="notebooks", output="reports", profile="quick", on
                     except Exception as e:  # the worker process itself died
                         nb = futures[fut]
                         res = ReportResult(name=nb.stem, status="failed", seconds=0.0, profile=profile,
-                                           timestamp=_now(), parameters=params,
-                                           error={"cell": None, "execution_count": None,
-                                                  "ename": type(e).__name__, "evalue": str(e)})
+                                           timestamp=_now(), parameters=params, error=_error(e))
                         if (output / f"{nb.stem}.html").exists():
                             res.html = f"{nb.stem}.html"
                     done(res)

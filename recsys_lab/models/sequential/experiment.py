@@ -55,6 +55,8 @@ class Profile:
     compile: bool = False
     patience: int = 2
     retriever: str = "two-tower"         # first stage: "two-tower" (the trained one) or "ease"
+    item_init: str | None = None         # "text": the two-tower (and so every model warm-started
+                                         # from it) starts from MiniLM title vectors (text extra)
     ease_reg: float = 250.0
 
     @classmethod
@@ -95,7 +97,7 @@ def train_models(train, valid, p: Profile, seed: int, C: int = 100) -> dict:
     common = dict(embedding_size=p.embedding_size, n_layers=p.n_layers, n_heads=p.n_heads,
                   max_len=p.max_len, samples_per_user=p.samples_per_user,
                   learning_rate=p.learning_rate, seed=seed, patience=p.patience, progress=False)
-    tt = TwoTower(epochs=p.epochs, **common).fit(train, valid=valid)
+    tt = TwoTower(epochs=p.epochs, item_init=p.item_init, **common).fit(train, valid=valid)
     # hard negatives come from the first stage the ranker will re-rank (fitted on train only)
     miner = tt if p.retriever == "two-tower" else EASE(reg=p.ease_reg).fit(train)
     models = {"two-tower": tt,
