@@ -18,8 +18,10 @@ Pearson with fewer than two co-rated entries or a constant side on I, adjusted c
 side's centred values are all zero on I.
 
 ``similarity_matrix`` works one chunk of rows at a time, so memory is bounded by the chunk
-(``max_block_cells`` dense cells per intermediate) plus the pruned output, never n x n. Pruning
-keeps each row's k largest *positive* similarities (its neighbours), ties to the lower index.
+(``max_block_cells`` dense cells per intermediate) plus the pruned output, never n x n. Its values
+are snapped to the tie grid of :mod:`recsys_lab.ties` (2^-24), and pruning keeps each row's k
+largest *positive* snapped similarities (its neighbours), ties to the lower index, so the kept
+neighbourhood does not depend on the CPU's float noise.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
+
+from .ties import snap
 
 METRICS = ("cosine", "pearson", "adjusted_cosine", "jaccard")
 _SNAP = 1e-9    # centred values this small relative to the data's scale are exact zeros
@@ -60,7 +64,7 @@ def similarity_matrix(X, metric: str = "cosine", k: int | None = None, shrink: f
 
     def rows_of(lo: int):
         hi = min(n, lo + chunk)
-        s = prep.block(lo, hi, shrink)                                 # [hi - lo, n] float64
+        s = snap(prep.block(lo, hi, shrink))                           # [hi - lo, n] on the tie grid
         if not include_self:
             s[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
         r, c = np.nonzero(s) if k is None else _top_positive(s, min(int(k), n))

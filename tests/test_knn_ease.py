@@ -15,6 +15,7 @@ from recsys_lab.eval.pareto import pareto_front
 from recsys_lab.eval.rating import mae, rating_metrics, rmse
 from recsys_lab.models import EASE, ItemKNN, Recommender, UserKNN
 from recsys_lab.similarity import pairwise
+from recsys_lab.ties import snap
 
 from .contract import RecommenderContract
 
@@ -58,8 +59,9 @@ def ratings(n_users=30, n_items=20, density=0.35, seed=0):
 
 
 def naive_topk_rows(S, k):
-    """Zero the diagonal and keep each row's k largest positive entries."""
-    S = S.copy()
+    """Zero the diagonal and keep each row's k largest positive entries, compared on the tie grid
+    (recsys_lab.ties: float noise is no difference), ties to the lower index."""
+    S = snap(S)
     np.fill_diagonal(S, 0)
     out = np.zeros_like(S)
     for r in range(len(S)):

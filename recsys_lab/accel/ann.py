@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..models.base import mask_rows, topk
+from ..ties import best_first
 from .base import Wrapper, has_vectors
 
 BACKENDS = ("flat", "hnsw", "ivf", "ivfpq")
@@ -153,11 +154,15 @@ class ANNIndex(Wrapper):
             masked = np.repeat(rows[:, 0], np.diff(sub.indptr)) * self.n_items_ + sub.indices
             drop |= np.isin(rows * self.n_items_ + cand, masked)
         cscore = np.where(drop, -np.inf, cscore)
-        order = np.argsort(-cscore, axis=1, kind="stable")[:, :k]
+        order = best_first(cscore, cand)[:, :k]                    # ties: lower item index
         items = np.take_along_axis(cand, order, 1)
         scores = np.take_along_axis(cscore, order, 1)
-        short = np.flatnonzero(~np.isfinite(scores).all(1))
-        if len(short):                                     # the index ran out: finish exactly
+        # the index ran out, or a tie at the k-th score reaches the last candidate searched (the
+        # index may have cut a tied group anywhere): finish those rows exactly
+        last = np.where(np.isfinite(cscore), cscore, np.inf).min(1)        # lowest kept candidate
+        boundary = (cand.shape[1] < self.n_items_) & (scores[:, -1] == last)
+        short = np.flatnonzero(~np.isfinite(scores).all(1) | boundary)
+        if len(short):
             s = self._score(users[short])
             for m in masks:
                 mask_rows(s, m, users[short])

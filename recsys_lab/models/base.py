@@ -27,7 +27,8 @@ def topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k of each row: a partition finds the k-th value, then only k are sorted; ties go to the lower index.
 
     scores: [n, n_items] (NaN counts as -inf). Returns (items int64 [n, k], values float32 [n, k]).
-    Ties are broken deterministically, so a row's result never depends on its batch.
+    Ties (equal float32 values) go to the lower item index, the package's one rule
+    (:mod:`recsys_lab.ties`), so a row's result never depends on its batch or on the CPU.
     """
     scores = np.asarray(scores)
     n, m = scores.shape
