@@ -133,11 +133,11 @@ class Wrapper(Recommender):
         self._built = True
         return self
 
-    def fit(self, train, **kwargs) -> "Wrapper":
+    def fit(self, train, valid=None) -> "Wrapper":
         """Fit the wrapped model on ``train`` (scikit-learn semantics: it is retrained), then build."""
         if self.model is None:
             raise RuntimeError(f"{type(self).__name__} has no model to fit")
-        self.model.fit(train, **kwargs)
+        self.model.fit(train, valid=valid)
         return self.build()
 
     def _check_fitted(self):

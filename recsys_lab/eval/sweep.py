@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import inspect
 import itertools
 import json
 import os
@@ -243,9 +242,7 @@ def _build(name: str, params: dict, inner=None):
 
 
 def _fit(model, train, valid):
-    if valid is not None and "valid" in inspect.signature(model.fit).parameters:
-        return model.fit(train, valid=valid)
-    return model.fit(train)
+    return model.fit(train, valid=valid)
 
 
 def _is_fitted(model) -> bool:

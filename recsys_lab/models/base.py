@@ -71,7 +71,9 @@ class Recommender:
         raise NotImplementedError
 
     # ---- the contract ---------------------------------------------------------------------
-    def fit(self, train: Interactions) -> "Recommender":
+    def fit(self, train: Interactions, valid: Interactions | None = None) -> "Recommender":
+        """Fit on ``train``; ``valid`` (held-out events) is used by learned models for early
+        stopping and ignored by closed-form ones, so every model takes the same call."""
         if not isinstance(train, Interactions):
             raise TypeError(f"fit expects Interactions, got {type(train).__name__}")
         if len(train) == 0:
