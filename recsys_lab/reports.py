@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .fileio import atomic_write
+
 RECORD_MIME = "application/vnd.recsys-lab.record+json"
 
 
@@ -111,29 +113,6 @@ def _where(error: dict | None) -> str:
 
 
 # ---- files -------------------------------------------------------------------------------
-
-
-def atomic_write(path, data) -> Path:
-    """Write ``data`` (str or bytes) to ``path`` via a temp file in the same dir + ``os.replace``.
-
-    Readers see the old file or the new one, never a partial one; on error no temp file remains.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def read_records(executed_nb_path) -> dict:

@@ -21,11 +21,7 @@ from ..models.base import Recommender, _nbytes
 
 
 def is_fitted(model: Recommender) -> bool:
-    try:
-        model._check_fitted()
-    except RuntimeError:
-        return False
-    return True
+    return model.is_fitted()
 
 
 def has_vectors(model) -> bool:

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data.interactions import Interactions
+from ..fileio import atomic_path
 
 _CHUNK_CELLS = 1 << 18  # users x items scored at once (1 MB of float32: stays in cache)
 
@@ -109,6 +110,14 @@ class Recommender:
         return out_items, out_scores
 
     # ---- helpers --------------------------------------------------------------------------
+    def is_fitted(self) -> bool:
+        """True once ``fit`` (or ``load``) has given the model its state."""
+        try:
+            self._check_fitted()
+        except RuntimeError:
+            return False
+        return True
+
     def _check_fitted(self):
         if not hasattr(self, "n_items_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(train) first")
@@ -175,9 +184,9 @@ class Recommender:
         """Write config (JSON) and fitted arrays (npz, no pickle) to ``path`` (a .npz file)."""
         path = Path(path)
         meta = json.dumps({"class": type(self).__name__, "config": self.get_config()})
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, __meta__=np.array(meta), **self.state_dict())
-        tmp.replace(path)
+        state = self.state_dict()
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, __meta__=np.array(meta), **state)
         return path
 
     @classmethod
