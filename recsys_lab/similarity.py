@@ -12,7 +12,13 @@ For rows a, b with co-rated set I = {i : a_i and b_i both observed}:
                       over its observed entries (Sarwar et al., WWW 2001: item rows, user means)
     jaccard           |A & B| / |A | B| on the observed sets
 
-Shrinkage (Koren, KDD 2008): ``sim * n / (n + shrink)`` with n = |I|.
+Shrinkage, two named forms (``shrink_form``), both ``sim * w / (w + shrink)``:
+
+    "koren"    w = n = |I|, the co-rated count (Koren, KDD 2008): sim n / (n + shrink)
+    "recbole"  w = ||a|| ||b||, an additive constant in the cosine's denominator (RecBole's
+               ``ComputeSimilarity``): a.b / (||a|| ||b|| + shrink); cosine only. RecBole also adds
+               1e-6 to that denominator against division by zero; here an empty row is 0 by
+               definition, so the 1e-6 is left out (it changes values by < 1e-6 relative).
 Undefined cases are **0** by definition, never NaN: an empty row, rows with no co-rated entry,
 Pearson with fewer than two co-rated entries or a constant side on I, adjusted cosine where a
 side's centred values are all zero on I.
@@ -34,6 +40,7 @@ import scipy.sparse as sp
 from .ties import snap
 
 METRICS = ("cosine", "pearson", "adjusted_cosine", "jaccard")
+SHRINK_FORMS = ("koren", "recbole")
 _SNAP = 1e-9    # centred values this small relative to the data's scale are exact zeros
 _CONST = 1e-12  # Pearson: co-rated variance below this fraction of the sum of squares = constant
 _ILL = 1e-6     # ... below this fraction, the one-pass sums are recomputed exactly for the pair
@@ -41,20 +48,22 @@ _ILL = 1e-6     # ... below this fraction, the one-pass sums are recomputed exac
 
 def similarity_matrix(X, metric: str = "cosine", k: int | None = None, shrink: float = 0.0,
                       include_self: bool = False, max_block_cells: int = 1 << 21,
-                      n_jobs: int | None = None, dtype=np.float32) -> sp.csr_matrix:
+                      n_jobs: int | None = None, dtype=np.float32,
+                      shrink_form: str = "koren") -> sp.csr_matrix:
     """Sparse [n, n] similarity between the rows of ``X`` (n x m), row r keeping its top ``k``.
 
     k:          neighbours kept per row: its k largest similarities that are > 0 (a negatively
                 correlated row is no neighbour; ties at the k-th value go to the lower index);
                 None keeps every non-zero, negatives included.
     shrink:     shrinkage constant (0 = none).
+    shrink_form: "koren" (sim n / (n + shrink)) or "recbole" (a.b / (||a|| ||b|| + shrink)).
     include_self: keep the diagonal (excluded by default: a row is not its own neighbour).
     max_block_cells: rows per chunk = max_block_cells // n (a few dense chunk x n float64
                 arrays live at once, per thread).
     n_jobs:     threads computing chunks (SciPy and NumPy release the GIL); None = all cores.
                 The result does not depend on it.
     """
-    prep = _Prepared(X, metric)
+    prep = _Prepared(X, metric, shrink_form)
     n = prep.n
     if k is not None and (int(k) != k or k <= 0):
         raise ValueError(f"k (neighbours) must be a positive integer or None, got {k!r}")
@@ -83,26 +92,26 @@ def similarity_matrix(X, metric: str = "cosine", k: int | None = None, shrink: f
     return out
 
 
-def pairwise(X, metric: str = "cosine", shrink: float = 0.0) -> np.ndarray:
+def pairwise(X, metric: str = "cosine", shrink: float = 0.0, shrink_form: str = "koren") -> np.ndarray:
     """Dense [n, n] float64 similarity of the rows of a small ``X`` (diagonal included)."""
-    prep = _Prepared(X, metric)
+    prep = _Prepared(X, metric, shrink_form)
     return np.clip(prep.block(0, prep.n, shrink), -1.0, 1.0)
 
 
-def shrunk(sim, n_common, shrink: float):
-    """Shrinkage towards 0 for similarities estimated on few co-rated entries: sim n / (n + shrink)."""
-    n_common = np.asarray(n_common, dtype=np.float64)
+def shrunk(sim, support, shrink: float):
+    """Shrinkage towards 0, ``sim * w / (w + shrink)`` with w = ``support``: the co-rated count n
+    (Koren's form) or ||a|| ||b|| (RecBole's, which makes it a.b / (||a|| ||b|| + shrink))."""
+    support = np.asarray(support, dtype=np.float64)
     if shrink == 0:
         return np.asarray(sim, dtype=np.float64)
-    return np.asarray(sim) * n_common / (n_common + shrink)
+    return np.asarray(sim) * _divide(support, support + shrink)
 
 
 class _Prepared:
     """The sparse pieces a metric needs, built once; ``block`` computes a chunk of rows."""
 
-    def __init__(self, X, metric: str):
-        if metric not in METRICS:
-            raise ValueError(f"unknown similarity {metric!r}; choose one of {METRICS}")
+    def __init__(self, X, metric: str, shrink_form: str = "koren"):
+        check_shrink_form(metric, shrink_form)
         if not sp.issparse(X):
             X = np.asarray(X, dtype=np.float64)
             if X.ndim != 2:
@@ -114,13 +123,13 @@ class _Prepared:
             raise ValueError("X holds NaN or infinite values")
         if X.shape[0] == 0:
             raise ValueError("X has no rows to compare")
-        self.metric, self.n = metric, X.shape[0]
+        self.metric, self.shrink_form, self.n = metric, shrink_form, X.shape[0]
         self.B = X.copy()
         self.B.data[:] = 1.0                                           # observed-entry indicator
         self.BT = self.B.T.tocsr()
         if metric == "cosine":                                         # rows scaled to unit norm
-            norm = np.sqrt(np.asarray(X.multiply(X).sum(1)).ravel())
-            self.Z = sp.diags(_divide(1.0, norm)) @ X
+            self.norm = np.sqrt(np.asarray(X.multiply(X).sum(1)).ravel())
+            self.Z = sp.diags(_divide(1.0, self.norm)) @ X
         elif metric == "jaccard":
             self.count = np.diff(X.indptr).astype(np.float64)
         else:
@@ -132,7 +141,8 @@ class _Prepared:
 
     def block(self, lo: int, hi: int, shrink: float) -> np.ndarray:
         B = self.B[lo:hi]
-        n_common = (B @ self.BT).toarray() if (shrink or self.metric != "cosine") else None
+        koren = bool(shrink) and self.shrink_form == "koren"
+        n_common = (B @ self.BT).toarray() if (koren or self.metric != "cosine") else None
         if self.metric == "cosine":
             s = (self.Z[lo:hi] @ self.ZT).toarray()
         elif self.metric == "jaccard":
@@ -157,8 +167,9 @@ class _Prepared:
             if self.metric == "pearson":                               # one-pass sums lost digits:
                 for a, b in zip(*np.nonzero(ok & ((vx < _ILL * sxx) | (vy < _ILL * syy)))):
                     s[a, b] = self._exact_pearson(lo + a, b)           # recompute those pairs
-        return shrunk(s, n_common, shrink) if shrink else s
-
+        if not shrink:
+            return s
+        return shrunk(s, n_common if koren else np.outer(self.norm[lo:hi], self.norm), shrink)
 
     def _exact_pearson(self, a: int, b: int) -> float:
         """Two-pass Pearson on the co-rated entries of rows a and b (for ill-conditioned pairs)."""
@@ -169,6 +180,17 @@ class _Prepared:
         x, y = x - x.mean(), y - y.mean()
         den = np.sqrt((x * x).sum() * (y * y).sum())
         return float(np.clip((x * y).sum() / den, -1, 1)) if den > 0 and np.ptp(x) > 0 and np.ptp(y) > 0 else 0.0
+
+
+def check_shrink_form(metric: str, shrink_form: str) -> None:
+    """A clear error for an unknown metric or shrink form, or RecBole's form off the cosine."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown similarity {metric!r}; choose one of {METRICS}")
+    if shrink_form not in SHRINK_FORMS:
+        raise ValueError(f"unknown shrink_form {shrink_form!r}; choose one of {SHRINK_FORMS}")
+    if shrink_form == "recbole" and metric != "cosine":
+        raise ValueError(f"shrink_form='recbole' (a.b / (||a|| ||b|| + shrink)) is RecBole's cosine; "
+                         f"similarity={metric!r} takes shrink_form='koren'")
 
 
 def _top_positive(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -71,24 +71,105 @@ def naive_topk_rows(S, k):
     return out
 
 
-def test_itemknn_scores_are_sums_of_neighbour_similarities():
+def naive_scores(X, W, by, neighbourhood):
+    """Loop form of the top-N scores; W[t] holds row t's k neighbours (naive_topk_rows)."""
+    n_users, n_items = X.shape
+    out = np.zeros(X.shape)
+    for u in range(n_users):
+        for i in range(n_items):
+            if by == "item":     # target: j in N_k(i); source: i in N_k(j)
+                out[u, i] = sum(W[i, j] if neighbourhood == "target" else W[j, i]
+                                for j in np.flatnonzero(X[u]))
+            else:                # target: v in N_k(u); source: u in N_k(v)
+                out[u, i] = sum((W[u, v] if neighbourhood == "target" else W[v, u]) * X[v, i]
+                                for v in range(n_users))
+    return out
+
+
+@pytest.mark.parametrize("neighbourhood", ["target", "source"])
+def test_itemknn_scores_are_sums_of_neighbour_similarities(neighbourhood):
     data, R = ratings()
     X = (R != 0).astype(float)
     W = naive_topk_rows(cosine_similarity(X.T), 5)                       # item x item, top 5
-    model = ItemKNN(k=5, use_ratings=False).fit(data)
-    users = np.arange(data.n_users)
-    want = np.array([[sum(W[j, i] for j in np.flatnonzero(X[u])) for i in range(data.n_items)] for u in users])
-    np.testing.assert_allclose(model.score(users), want, atol=1e-5)
+    model = ItemKNN(k=5, use_ratings=False, neighbourhood=neighbourhood).fit(data)
+    want = naive_scores(X, W, "item", neighbourhood)
+    np.testing.assert_allclose(model.score(np.arange(data.n_users)), want, atol=1e-5)
+    assert np.abs(want - naive_scores(X, W, "item", "target" if neighbourhood == "source" else "source")).max() > 0.1
 
 
-def test_userknn_scores_are_sums_over_neighbours():
+@pytest.mark.parametrize("neighbourhood", ["target", "source"])
+def test_userknn_scores_are_sums_over_neighbours(neighbourhood):
     data, R = ratings(seed=1)
     X = (R != 0).astype(float)
     W = naive_topk_rows(cosine_similarity(X), 4)                         # user x user, top 4
-    model = UserKNN(k=4, use_ratings=False).fit(data)
-    want = np.array([[sum(W[u, v] * X[v, i] for v in range(len(X))) for i in range(X.shape[1])]
-                     for u in range(len(X))])
-    np.testing.assert_allclose(model.score(np.arange(len(X))), want, atol=1e-5)
+    model = UserKNN(k=4, use_ratings=False, neighbourhood=neighbourhood).fit(data)
+    np.testing.assert_allclose(model.score(np.arange(len(X))), naive_scores(X, W, "user", neighbourhood),
+                               atol=1e-5)
+
+
+def planted_items():
+    """Three items over 17 users with hand-made cosines: a = users {0..3}, b = {1..16}, c = {5..13}.
+    cos(a, b) = 3 / sqrt(4 * 16) = 3/8, cos(b, c) = 9 / sqrt(16 * 9) = 3/4, cos(a, c) = 0, so with
+    k = 1: N(a) = {b}, N(b) = {c}, N(c) = {b}; b is a's nearest item but a is not b's."""
+    sets = {0: range(0, 4), 1: range(1, 17), 2: range(5, 14)}
+    users = np.concatenate([list(s) for s in sets.values()])
+    items = np.concatenate([[i] * len(s) for i, s in sets.items()])
+    return users, items
+
+
+def test_itemknn_target_and_source_on_a_planted_example():
+    users, items = planted_items()
+    data = Interactions(users, items, np.arange(17), np.arange(3))
+    # user 0 holds {a}, user 4 holds {b}
+    target = ItemKNN(k=1).fit(data).score([0, 4])        # the default
+    # target: b scores 0 for user 0 (a is not in N(b) = {c}); user 4's b is in N(a) and N(c)
+    np.testing.assert_array_equal(target, [[0, 0, 0], [3 / 8, 0, 3 / 4]])
+    # source: user 0's a votes for N(a) = {b}; user 4's b votes for N(b) = {c} only
+    source = ItemKNN(k=1, neighbourhood="source").fit(data).score([0, 4])
+    np.testing.assert_array_equal(source, [[0, 3 / 8, 0], [0, 0, 3 / 4]])
+    # with every neighbour kept the neighbourhoods are mutual and the two forms agree
+    np.testing.assert_array_equal(ItemKNN(k=2).fit(data).score(np.arange(17)),
+                                  ItemKNN(k=2, neighbourhood="source").fit(data).score(np.arange(17)))
+
+
+def test_userknn_target_and_source_on_a_planted_example():
+    users, items = planted_items()                        # transposed: a, b, c are now users 0, 1, 2
+    data = Interactions(items, users, np.arange(3), np.arange(17))
+    x = data.to_csr().toarray()
+    a, b, c = x
+    # target: u scores from N(u): a <- b (3/8), b <- c (3/4), c <- b (3/4)
+    np.testing.assert_array_equal(UserKNN(k=1).fit(data).score([0, 1, 2]), [3 / 8 * b, 3 / 4 * c, 3 / 4 * b])
+    # source: v passes its items to N(v): nobody lists a; a and c list b; b lists c
+    np.testing.assert_array_equal(UserKNN(k=1, neighbourhood="source").fit(data).score([0, 1, 2]),
+                                  [0 * a, 3 / 8 * a + 3 / 4 * c, 3 / 4 * b])
+
+
+def recbole_item_weights(X, k, shrink):
+    """RecBole's ``ComputeSimilarity.compute_items_similarity`` logic as a plain loop: for each target
+    column i, w = X^T x_i with w_i = 0, divided by ||x_i|| ||x_j|| + shrink + 1e-6; its k largest
+    non-zero weights go to column i of W; ItemKNN's scores are then X @ W."""
+    norms = np.sqrt((X ** 2).sum(0))
+    W = np.zeros((X.shape[1],) * 2)
+    for i in range(X.shape[1]):
+        w = X.T @ X[:, i]
+        w[i] = 0.0
+        w = w / (norms[i] * norms + shrink + 1e-6)
+        top = np.argsort(-w, kind="stable")[:k]
+        top = top[w[top] != 0]
+        W[top, i] = w[top]
+    return W
+
+
+@pytest.mark.parametrize("shrink", [0.0, 5.0])
+def test_itemknn_target_recbole_shrink_matches_recbole_logic(shrink):
+    rng = np.random.default_rng(7)
+    R = np.where(rng.random((30, 20)) < 0.35, rng.uniform(0.5, 5.0, (30, 20)), 0.0)   # no ties
+    u, i = np.nonzero(R)
+    data = Interactions(u, i, np.arange(30), np.arange(20), rating=R[u, i])
+    W = recbole_item_weights(R, 4, shrink)
+    model = ItemKNN(k=4, shrink=shrink, shrink_form="recbole", use_ratings=True).fit(data)
+    np.testing.assert_allclose(model.sim_.toarray(), W, atol=1e-6)              # RecBole's W
+    np.testing.assert_allclose(model.score(np.arange(30)), (R != 0) @ W, atol=1e-5)
 
 
 def naive_predict(R, W, by):
@@ -121,15 +202,18 @@ def naive_predict(R, W, by):
 
 @pytest.mark.parametrize("model_cls, by", [(UserKNN, "user"), (ItemKNN, "item")])
 @pytest.mark.parametrize("metric", ["pearson", "cosine", "adjusted_cosine"])
-def test_predict_is_the_mean_centred_weighted_average(model_cls, by, metric):
+@pytest.mark.parametrize("neighbourhood", ["target", "source"])
+def test_predict_is_the_mean_centred_weighted_average(model_cls, by, metric, neighbourhood):
     data, R = ratings(seed=2)
-    model = model_cls(similarity=metric, k=6, shrink=1.0).fit(data)
+    model = model_cls(similarity=metric, k=6, shrink=1.0, neighbourhood=neighbourhood).fit(data)
     rows = R if by == "user" else R.T
-    W = naive_topk_rows(pairwise(rows, metric, shrink=1.0), 6)
-    np.testing.assert_allclose(model.sim_.toarray(), W, atol=1e-6)        # the neighbours it uses
+    W = naive_topk_rows(pairwise(rows, metric, shrink=1.0), 6)           # row t: t's neighbours
+    voters = W if neighbourhood == "target" else W.T                     # row t: who votes for t
+    stored = voters if by == "user" else voters.T                        # scores: X @ sim_ for items
+    np.testing.assert_allclose(model.sim_.toarray(), stored, atol=1e-6)  # the neighbours it uses
     uu, ii = np.meshgrid(np.arange(R.shape[0]), np.arange(R.shape[1]), indexing="ij")
     got = model.predict(uu.ravel(), ii.ravel()).reshape(R.shape)
-    np.testing.assert_allclose(got, naive_predict(R, W, by), atol=1e-5)
+    np.testing.assert_allclose(got, naive_predict(R, voters, by), atol=1e-5)
     assert np.isfinite(got).all()
 
 
@@ -177,6 +261,12 @@ def test_bad_configs_fail_clearly():
         ItemKNN(similarity="cos")
     with pytest.raises(ValueError, match="k \\(neighbours\\)"):
         UserKNN(k=0)
+    with pytest.raises(ValueError, match="unknown neighbourhood 'targets'"):
+        ItemKNN(neighbourhood="targets")
+    with pytest.raises(ValueError, match="unknown shrink_form 'additive'"):
+        UserKNN(shrink_form="additive")
+    with pytest.raises(ValueError, match="similarity='pearson' takes shrink_form='koren'"):
+        ItemKNN(similarity="pearson", shrink=1.0, shrink_form="recbole")
     with pytest.raises(ValueError, match="undefined on 0/1 data"):
         ItemKNN(similarity="pearson").fit(implicit)
     with pytest.raises(RuntimeError, match="without ratings"):
@@ -213,10 +303,11 @@ def ml100k():
 
 
 def test_itemknn_matches_implicit_cosine_recommender_on_ml100k(ml100k):
-    """Same protocol split, same K: our ItemKNN and implicit's CosineRecommender rank alike."""
+    """Same protocol split, same K, implicit's orientation (each history item votes for its own
+    K neighbours, neighbourhood="source"): our ItemKNN and implicit's CosineRecommender rank alike."""
     implicit_nn = pytest.importorskip("implicit.nearest_neighbours")
     train, valid, test = random_split(k_core(filter_rating(ml100k, 3), 10, 10), (0.8, 0.1, 0.1), seed=2020)
-    ours = evaluate(ItemKNN(k=100).fit(train), valid, k=10)["ndcg"].iloc[0]
+    ours = evaluate(ItemKNN(k=100, neighbourhood="source").fit(train), valid, k=10)["ndcg"].iloc[0]
     X = train.to_csr()
     with warnings.catch_warnings():                                # implicit warns about its own COO
         warnings.simplefilter("ignore")

@@ -115,6 +115,27 @@ def test_shrinkage_and_no_nan(metric):
     assert np.isfinite(got).all() and np.abs(got).max() <= 1 + 1e-12
 
 
+def test_recbole_shrink_form_is_an_additive_denominator():
+    X = random_ratings(seed=8)
+    norm = np.linalg.norm(X, axis=1)
+    shrink = 3.0
+    want = np.zeros((len(X), len(X)))                              # naive loop: a.b / (|a| |b| + s)
+    for a in range(len(X)):
+        for b in range(len(X)):
+            if norm[a] and norm[b]:
+                want[a, b] = X[a] @ X[b] / (norm[a] * norm[b] + shrink)
+    got = pairwise(X, "cosine", shrink=shrink, shrink_form="recbole")
+    np.testing.assert_allclose(got, want, atol=TOL)
+    np.testing.assert_allclose(pairwise(X, "cosine", shrink_form="recbole"), cosine_similarity(X), atol=TOL)
+    S = similarity_matrix(X, "cosine", k=3, shrink=shrink, shrink_form="recbole", max_block_cells=7 * 40)
+    np.testing.assert_allclose(S.data, want[S.nonzero()], atol=TOL)
+    # hand value: a = (1, 1, 1, 1, 0, ..., 0), b = (0, 1, ..., 1) with 16 ones: a.b = 3, |a| |b| = 8
+    a, b = np.zeros(17), np.zeros(17)
+    a[:4], b[1:] = 1, 1
+    assert pairwise(np.stack([a, b]), "cosine", shrink=2.0, shrink_form="recbole")[0, 1] == pytest.approx(3 / 10)
+    assert pairwise(np.stack([a, b]), "cosine", shrink=2.0)[0, 1] == pytest.approx(3 / 8 * 3 / 5)   # Koren
+
+
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("k", [None, 1, 4, 100])
 def test_chunked_topk_matrix_equals_pruned_dense_reference(metric, k):
@@ -171,6 +192,10 @@ def test_bad_input_fails_clearly():
         similarity_matrix(X, k=0)
     with pytest.raises(ValueError, match="shrink"):
         similarity_matrix(X, shrink=-1)
+    with pytest.raises(ValueError, match="unknown shrink_form 'Koren'"):
+        similarity_matrix(X, shrink_form="Koren")
+    with pytest.raises(ValueError, match="similarity='jaccard' takes shrink_form='koren'"):
+        pairwise(X, "jaccard", shrink=1.0, shrink_form="recbole")
     with pytest.raises(ValueError, match="NaN"):
         pairwise(np.array([[1.0, np.nan]]))
     with pytest.raises(ValueError, match="no rows"):

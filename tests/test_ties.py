@@ -39,18 +39,19 @@ def test_neighbours_tied_up_to_noise_go_to_the_lower_index():
     assert (c.reshape(6, 3) == [0, 1, 2]).all()
 
 
-def test_itemknn_with_planted_exact_ties_keeps_lower_indexed_neighbours():
+@pytest.mark.parametrize("neighbourhood", ["target", "source"])
+def test_itemknn_with_planted_exact_ties_keeps_lower_indexed_neighbours(neighbourhood):
     # items 1, 2, 3 are identical columns: each is tied with the others for item 0's neighbourhood
     X = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 1, 0], [0, 1, 1, 1, 1], [1, 0, 0, 0, 1]])
     u, i = np.nonzero(X)
     data = Interactions(u, i, np.arange(4), np.arange(5))
-    sim = ItemKNN(k=2, use_ratings=False).fit(data).sim_
-    row = sim[1].toarray().ravel()                            # item 1: items 2 and 3 tie at 1.0
-    assert np.flatnonzero(row).tolist() == [2, 3]
-    row0 = sim[0].toarray().ravel()                           # item 0: 1, 2, 3 tie; keep 1, 2
-    assert np.flatnonzero(row0).tolist() == [1, 2]
-    users = UserKNN(k=1, use_ratings=False).fit(data).sim_
-    assert users[0].indices.tolist() == [1]                   # users 0 and 1 identical; 2 ties below
+    sim = ItemKNN(k=2, use_ratings=False, neighbourhood=neighbourhood).fit(data).sim_
+    nbrs = sim.T.tocsr() if neighbourhood == "target" else sim   # row t: N_k(t)
+    assert nbrs[1].indices.tolist() == [2, 3]                     # item 1: items 2 and 3 tie at 1.0
+    assert nbrs[0].indices.tolist() == [1, 2]                     # item 0: 1, 2, 3 tie; keep 1, 2
+    users = UserKNN(k=1, use_ratings=False, neighbourhood=neighbourhood).fit(data).sim_
+    nbrs = users if neighbourhood == "target" else users.T.tocsr()
+    assert nbrs[0].indices.tolist() == [1]                        # users 0 and 1 identical; 2 ties below
 
 
 def test_recommend_breaks_score_ties_by_item_index():

@@ -1,14 +1,27 @@
 """Neighbourhood collaborative filtering: UserKNN and ItemKNN.
 
 Similarities come from :func:`recsys_lab.similarity.similarity_matrix` (cosine, pearson,
-adjusted_cosine, jaccard; shrinkage; each user / item keeps its ``k`` most similar neighbours,
-those with positive similarity).
+adjusted_cosine, jaccard; shrinkage in Koren's or RecBole's form); N_k(t) is the set of the ``k``
+objects most similar to t with positive similarity (ties to the lower index, recsys_lab.ties).
 
-Top-N ranking (implicit feedback; Deshpande & Karypis, TOIS 2004), x_u the user's 0/1 row:
-    ItemKNN  score(u, i) = sum_{j in I_u} s_ji          (s_j. keeps item j's k neighbours)
-    UserKNN  score(u, i) = sum_{v in N_k(u)} s_uv x_vi
+Top-N ranking (implicit feedback), x_u the user's 0/1 row, I_u its items. ``neighbourhood``
+says whose k neighbours are kept:
 
-Rating prediction, the mean-centred weighted average (Resnick et al., CSCW 1994), via ``predict``:
+    "target" (default; the first source article's step 3, Sarwar et al., WWW 2001, Deshpande &
+    Karypis, TOIS 2004, RecBole's ItemKNN): the neighbours of the object being scored,
+        ItemKNN  score(u, i) = sum_{j in I_u, j in N_k(i)} s_ij
+        UserKNN  score(u, i) = sum_{v in N_k(u)} s_uv x_vi
+    "source" (implicit's ItemItemRecommender): each history object votes for its own k neighbours,
+        ItemKNN  score(u, i) = sum_{j in I_u, i in N_k(j)} s_ji
+        UserKNN  score(u, i) = sum_{v : u in N_k(v)} s_vu x_vi  (user v passes its items to the k
+                 users most similar to v: the reverse k-NN graph; no library's default)
+
+The two differ whenever similarity neighbourhoods are not mutual: a popular item is in many
+items' N_k, so under "source" it collects votes from every history item that lists it, while
+under "target" each candidate is judged on its own k nearest items only.
+
+Rating prediction, the mean-centred weighted average (Resnick et al., CSCW 1994), via ``predict``,
+over the same neighbourhood (shown for "target"):
     UserKNN  r(u, i) = m_u + sum_{v in N_k(u), v rated i} s_uv (r_vi - m_v) / sum |s_uv|
     ItemKNN  r(u, i) = m_i + sum_{j in N_k(i), u rated j} s_ij (r_uj - m_j) / sum |s_ij|
 falling back to m_u (m_i) when no neighbour rated the target, to the global mean for a
@@ -23,8 +36,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data.interactions import Interactions
-from ..similarity import METRICS, similarity_matrix
+from ..similarity import check_shrink_form, similarity_matrix
 from .base import Recommender
+
+
+NEIGHBOURHOODS = ("target", "source")
 
 
 @dataclass(eq=False)
@@ -33,20 +49,32 @@ class NeighbourhoodCF(Recommender):
 
     similarity: one of ``recsys_lab.similarity.METRICS``
     k:          neighbours kept per user (UserKNN) or item (ItemKNN)
-    shrink:     shrinkage constant, sim * n_common / (n_common + shrink)
+    shrink:     shrinkage constant (0 = none)
+    shrink_form: "koren", sim n_common / (n_common + shrink), or "recbole" (cosine only),
+                a.b / (||a|| ||b|| + shrink)
     use_ratings: compute similarities on rating values (None: when the training data has
                 ratings); pearson and adjusted_cosine need them.
+    neighbourhood: "target" (the k neighbours of the scored item / user) or "source" (each
+                history item / other user keeps its own k); see the module docstring.
+
+    Fitted ``sim_`` holds the weights in the orientation the scores use: ItemKNN scores
+    ``x_u @ sim_`` (sim_[j, i] = weight of history item j for candidate i; with "target", column
+    i holds N_k(i), RecBole's W), UserKNN scores ``sim_[u] @ X`` (row u holds the weights of the
+    users that vote for u; with "target", N_k(u)).
     """
 
     similarity: str = "cosine"
     k: int = 100
     shrink: float = 0.0
     use_ratings: bool | None = None
+    neighbourhood: str = "target"
+    shrink_form: str = "koren"
     by: ClassVar[str] = "item"
 
     def __post_init__(self):
-        if self.similarity not in METRICS:
-            raise ValueError(f"unknown similarity {self.similarity!r}; choose one of {METRICS}")
+        check_shrink_form(self.similarity, self.shrink_form)
+        if self.neighbourhood not in NEIGHBOURHOODS:
+            raise ValueError(f"unknown neighbourhood {self.neighbourhood!r}; choose one of {NEIGHBOURHOODS}")
         if int(self.k) != self.k or self.k <= 0:
             raise ValueError(f"k (neighbours) must be a positive integer, got {self.k!r}")
         if self.shrink < 0:
@@ -62,7 +90,14 @@ class NeighbourhoodCF(Recommender):
         R = _mean_ratings(train) if train.rating is not None else None
         M = R if use_ratings else self.seen_                           # users x items
         rows = M if self.by == "user" else M.T.tocsr()
-        self.sim_ = similarity_matrix(rows, self.similarity, k=int(self.k), shrink=self.shrink)
+        S = similarity_matrix(rows, self.similarity, k=int(self.k), shrink=self.shrink,
+                              shrink_form=self.shrink_form)            # row t: t's k neighbours
+        # ItemKNN scores X @ W (W[j, i]: history item j -> candidate i), UserKNN W @ X (W[u, v]:
+        # user v -> target user u); "target" wants N_k(candidate) / N_k(u) on the target axis
+        if (self.by == "item") == (self.neighbourhood == "target"):
+            S = S.T.tocsr()
+            S.sort_indices()                                           # one summation order
+        self.sim_ = S
         if R is not None:                                              # state for predict()
             self.global_mean_ = float(R.data.mean())
             self.rating_range_ = np.array([R.data.min(), R.data.max()])
@@ -91,7 +126,8 @@ class NeighbourhoodCF(Recommender):
         if not hasattr(self, "resid_"):
             raise RuntimeError(f"{self.name} was fitted without ratings: predict needs rating data")
         target, other = (users, items) if self.by == "user" else (items, users)
-        W = self.sim_[target]                                          # [n, n_target_axis]
+        by_target = self.sim_ if self.by == "user" else self.sim_.T.tocsr()  # row t: t's voters
+        W = by_target[target]                                          # [n, n_target_axis]
         D = self.resid_[other]                                         # [n, n_target_axis]
         rated = D.copy()
         rated.data = np.ones_like(rated.data)
@@ -103,14 +139,18 @@ class NeighbourhoodCF(Recommender):
 
 @dataclass(eq=False)
 class UserKNN(NeighbourhoodCF):
-    """User-based CF: neighbours are the ``k`` users most similar to the target user."""
+    """User-based CF (Resnick et al., 1994; the article's step 3 for users): with the default
+    ``neighbourhood="target"`` the ``k`` users most similar to the target user vote; "source" is
+    the reverse k-NN graph (the users that count the target among their own k)."""
 
     by: ClassVar[str] = "user"
 
 
 @dataclass(eq=False)
 class ItemKNN(NeighbourhoodCF):
-    """Item-based CF (Sarwar et al., WWW 2001): neighbours are the ``k`` items most similar to an item."""
+    """Item-based CF (Sarwar et al., WWW 2001): with the default ``neighbourhood="target"`` a
+    candidate item is scored from the user's items among its ``k`` most similar (RecBole's
+    ItemKNN); "source" lets each history item vote for its own ``k`` (implicit's)."""
 
     by: ClassVar[str] = "item"
 
