@@ -7,7 +7,10 @@ training (and, on test, validation) items masked; K = 10. Each model's hyper-par
 chosen on validation NDCG@10 from the small grid in ``MODELS``, then the chosen model (fitted on
 train) is scored on test. OUT.json maps each model name to its test metrics (``ndcg@10``,
 ``recall@10``, ``mrr@10``, ``hit@10``, ``precision@10``), ``fit_seconds``, ``params`` and the
-grid it searched; the reserved keys ``dataset`` and ``environment`` describe the run.
+grid it searched; the reserved keys ``dataset`` and ``environment`` describe the run. The KNN
+grids span neighbourhood ("target": RecBole's and the article's; "source": implicit's) x k x
+shrink x shrink form, and ``by_neighbourhood`` holds the test metrics of the best configuration
+(on validation) of each neighbourhood. Learned models early-stop on all validation users.
 
 ``--protocol quickstart`` is RecBole's default quick-start instead (no rating filter, no k-core;
 the setting of the published ML-100k BPR runs, NDCG@10 0.277-0.292).
@@ -44,6 +47,8 @@ from sequential import run_sequential  # noqa: E402  (benchmarks/sequential.py)
 
 from recsys_lab.models import (BPRMF, EASE, NGCF, ItemKNN, LightGCN, NeuMF, Popularity,  # noqa: E402
                                Recommender, TorchRecommender, UserKNN)
+from recsys_lab.models.knn import NEIGHBOURHOODS  # noqa: E402
+from recsys_lab.similarity import SHRINK_FORMS  # noqa: E402
 
 K = 10
 METRIC_KEYS = ("ndcg", "recall", "mrr", "hit", "precision")
@@ -54,17 +59,28 @@ def grid(**axes) -> list[dict]:
     return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
 
 
+def knn_grid(k: list[int], shrink: list[float]) -> list[dict]:
+    """Cosine KNN grid: neighbourhood x k x shrink x shrink form (one form at shrink 0, where
+    both forms are the plain cosine)."""
+    return [dict(similarity="cosine", neighbourhood=n, k=kk, shrink=sh, shrink_form=form)
+            for n in NEIGHBOURHOODS for kk in k for sh in shrink
+            for form in (SHRINK_FORMS if sh else SHRINK_FORMS[:1])]
+
+
 # name -> (factory(**params) -> Recommender, small grid selected on validation NDCG@10)
 MODELS: dict[str, tuple] = {
     "pop": (Popularity, [{}]),
-    "itemknn": (ItemKNN, grid(similarity=["cosine"], k=[50, 100, 250, 500], shrink=[0.0, 10.0])),
-    "userknn": (UserKNN, grid(similarity=["cosine"], k=[50, 100, 250], shrink=[0.0, 10.0])),
+    "itemknn": (ItemKNN, knn_grid(k=[50, 100, 250, 500], shrink=[0.0, 10.0, 100.0])),
+    "userknn": (UserKNN, knn_grid(k=[50, 100, 250], shrink=[0.0, 10.0, 100.0])),
     "ease": (EASE, grid(reg=[50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0])),
 }
-# learned models: early stopping on validation NDCG@10 (patience 10, as RecBole's stopping_step)
-_TORCH = dict(embedding_size=64, epochs=300, patience=10, batch_size=2048, num_threads=1)  # small nets: 1 thread
+# learned models: early stopping on validation NDCG@10 (patience 10, as RecBole's stopping_step),
+# scored on every validation user (valid_users=None): a sample could stop training on noise
+_TORCH = dict(embedding_size=64, epochs=300, patience=10, batch_size=2048, num_threads=1,  # small nets: 1 thread
+              valid_users=None)
 MODELS.update({
-    "bpr": (partial(BPRMF, **_TORCH), grid(learning_rate=[1e-3, 2e-3], reg=[0.0, 1e-4], n_negatives=[1, 4])),
+    "bpr": (partial(BPRMF, **_TORCH),   # 5e-4: the learning rate of RecBole's published BPR row
+            grid(learning_rate=[5e-4, 1e-3, 2e-3], reg=[0.0, 1e-4], n_negatives=[1, 4])),
     "neumf": (partial(NeuMF, **_TORCH), grid(learning_rate=[1e-3], n_negatives=[4])),
     "lightgcn": (partial(LightGCN, **_TORCH), grid(learning_rate=[1e-3], n_layers=[2, 3], reg=[1e-4])),
     "ngcf": (partial(NGCF, **_TORCH), grid(learning_rate=[1e-3], n_layers=[2], reg=[1e-4])),
@@ -109,9 +125,17 @@ def metrics_at_k(frame) -> dict:
     return {f"{m}@{K}": float(row[m]) for m in METRIC_KEYS}
 
 
+VALID = f"valid_ndcg@{K}"
+
+
 def run_model(name, train, valid, test) -> dict:
+    """Fit every grid point on train, choose on validation NDCG@10, score the choice on test.
+
+    With a ``neighbourhood`` axis in the grid, ``by_neighbourhood`` also holds each
+    neighbourhood's own choice (on validation) and its test metrics. Only the models still in
+    the running are kept in memory."""
     factory, candidates = resolve(name)
-    tried = []
+    tried, best = [], {}                                               # group -> (row, model)
     for params in candidates:
         t0 = time.perf_counter()
         model = factory(**params)
@@ -119,18 +143,28 @@ def run_model(name, train, valid, test) -> dict:
         model.fit(train, valid=valid) if learned else model.fit(train)   # torch: early stopping
         fit_s = time.perf_counter() - t0
         v = metrics_at_k(evaluate(model, valid, k=K))[f"ndcg@{K}"]
-        tried.append({"params": params, f"valid_ndcg@{K}": v, "fit_seconds": fit_s, "model": model,
-                      **({"epoch_seconds": float(np.mean(model.epoch_seconds_)), "best_epoch": model.best_epoch_}
-                         if learned else {})})
+        row = {"params": params, VALID: v, "fit_seconds": fit_s,
+               **({"epoch_seconds": float(np.mean(model.epoch_seconds_)), "best_epoch": model.best_epoch_}
+                  if learned else {})}
+        tried.append(row)
+        groups = [None, params["neighbourhood"]] if "neighbourhood" in params else [None]  # None: all
+        for group in groups:
+            if group not in best or v > best[group][0][VALID]:         # ties: the earlier config
+                best[group] = (row, model)
         print(f"  {name} {params}: valid NDCG@{K} {v:.4f}  fit {fit_s:.2f}s", flush=True)
-    best = max(tried, key=lambda r: r[f"valid_ndcg@{K}"])
+    out = {**tested(*best.pop(None), valid, test), "grid": tried}
+    if best:
+        out["by_neighbourhood"] = {g: tested(*best[g], valid, test) for g in best}
+    return out
+
+
+def tested(row: dict, model: Recommender, valid, test) -> dict:
+    """The test metrics of a chosen grid point (validation items masked too), with its record."""
     t0 = time.perf_counter()
-    test_m = metrics_at_k(evaluate(best["model"], test, k=K, exclude=valid))
-    return {**test_m, "fit_seconds": best["fit_seconds"], "eval_seconds": time.perf_counter() - t0,
-            "params": best["params"], f"valid_ndcg@{K}": best[f"valid_ndcg@{K}"],
-            "class": type(best["model"]).__name__,
-            **{key: best[key] for key in ("epoch_seconds", "best_epoch") if key in best},
-            "grid": [{k: v for k, v in r.items() if k != "model"} for r in tried]}
+    test_m = metrics_at_k(evaluate(model, test, k=K, exclude=valid))
+    return {**test_m, "fit_seconds": row["fit_seconds"], "eval_seconds": time.perf_counter() - t0,
+            "params": row["params"], VALID: row[VALID], "class": type(model).__name__,
+            **{key: row[key] for key in ("epoch_seconds", "best_epoch") if key in row}}
 
 
 def run_implicit_cosine(train, valid, test, neighbours: int) -> dict | None:
@@ -196,15 +230,17 @@ def main(argv=None) -> dict:
                          "baselines": {k: res[k] for k in res if k not in (name, "dataset")}}
         else:
             out[name] = run_model(name, train, valid, test)
-    if not args.no_implicit and "itemknn" in out:
-        res = run_implicit_cosine(train, valid, test, out["itemknn"]["params"].get("k", 100))
+    if not args.no_implicit and "itemknn" in out:                     # implicit's orientation: source
+        chosen = out["itemknn"].get("by_neighbourhood", {}).get("source", out["itemknn"])
+        res = run_implicit_cosine(train, valid, test, chosen["params"].get("k", 100))
         if res is not None:
             out["implicit_cosine"] = res
     out["environment"] = {**environment(), "load_average_1_5_15": list(os.getloadavg())}
     print(f"\n{'model':16s} " + " ".join(f"{m + '@10':>12s}" for m in METRIC_KEYS) + "   fit_s  params")
-    for name, r in out.items():
-        if name in ("dataset", "environment"):
-            continue
+    rows = [(name, r) for name, r in out.items() if name not in ("dataset", "environment")]
+    rows += [(f"{name}:{g}", r["by_neighbourhood"][g]) for name, r in rows if "by_neighbourhood" in r
+             for g in r["by_neighbourhood"]]
+    for name, r in rows:
         print(f"{name:16s} " + " ".join(f"{r.get(m + '@10', float('nan')):12.4f}" for m in METRIC_KEYS)
               + f" {r['fit_seconds']:7.2f}  {r.get('params', r.get('protocol'))}")
     if args.out:

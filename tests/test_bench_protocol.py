@@ -56,3 +56,32 @@ def test_sasrec_runs_leave_one_out(ml_dir, tmp_path):
 def test_unknown_model_fails_before_work(ml_dir, tmp_path):
     with pytest.raises(SystemExit, match="unknown model 'nope'"):
         run(ml_dir[0], tmp_path, "--models", "pop,nope")
+
+
+def test_grids_span_the_issue_10_axes():
+    itemknn = recbole_protocol.MODELS["itemknn"][1]
+    axes = {(p["neighbourhood"], p["k"], p["shrink"], p["shrink_form"]) for p in itemknn}
+    assert {n for n, *_ in axes} == {"target", "source"}
+    assert {(n, 250, 10.0, f) for n in ("target", "source") for f in ("koren", "recbole")} <= axes
+    assert len(axes) == len(itemknn)                                   # no duplicate grid point
+    assert not any(sh == 0 and f == "recbole" for _, _, sh, f in axes)  # same as koren at 0
+    bpr = recbole_protocol.MODELS["bpr"][1]
+    assert 5e-4 in {p["learning_rate"] for p in bpr}
+    for name in ("bpr", "neumf", "lightgcn", "ngcf"):                  # early stopping on all users
+        factory, candidates = recbole_protocol.MODELS[name]
+        assert factory(**candidates[0]).valid_users is None
+
+
+def test_itemknn_reports_both_neighbourhoods(ml_dir, tmp_path):
+    out = run(ml_dir[0], tmp_path, "--models", "itemknn")["itemknn"]
+    by = out["by_neighbourhood"]
+    assert list(by) == ["target", "source"]
+    grid = out["grid"]
+    for n, res in by.items():                                          # each: its own best on valid
+        mine = [r for r in grid if r["params"]["neighbourhood"] == n]
+        assert res["params"]["neighbourhood"] == n
+        assert res["valid_ndcg@10"] == max(r["valid_ndcg@10"] for r in mine)
+        assert 0 <= res["ndcg@10"] <= res["hit@10"] <= 1
+    assert out["valid_ndcg@10"] == max(r["valid_ndcg@10"] for r in grid)
+    chosen = by[out["params"]["neighbourhood"]]
+    assert chosen["params"] == out["params"] and chosen["ndcg@10"] == out["ndcg@10"]
