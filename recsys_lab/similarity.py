@@ -18,7 +18,8 @@ Shrinkage, two named forms (``shrink_form``), both ``sim * w / (w + shrink)``:
     "recbole"  w = ||a|| ||b||, an additive constant in the cosine's denominator (RecBole's
                ``ComputeSimilarity``): a.b / (||a|| ||b|| + shrink); cosine only. RecBole also adds
                1e-6 to that denominator against division by zero; here an empty row is 0 by
-               definition, so the 1e-6 is left out (it changes values by < 1e-6 relative).
+               definition, so the 1e-6 is left out (a relative change of 1e-6 / (||a|| ||b|| +
+               shrink), under 1e-6 on 0/1 data).
 Undefined cases are **0** by definition, never NaN: an empty row, rows with no co-rated entry,
 Pearson with fewer than two co-rated entries or a constant side on I, adjusted cosine where a
 side's centred values are all zero on I.
