@@ -18,9 +18,10 @@ from pathlib import Path
 
 from .files import read_table, sha256sum
 from .interactions import Interactions
-from .movielens import ML100K_SHA256, ML100K_UDATA_SHA256, find_movielens, load_ml100k, load_ml1m
 from .registry import REGISTRY, list_datasets, register_dataset
-from .retail import DATA_DIR, ONLINE_RETAIL_FILE, ONLINE_RETAIL_SHA256, load_online_retail
+# importing a loader registers it; the import order is the order list_datasets() shows
+from .retail import DATA_DIR, ONLINE_RETAIL_FILE, ONLINE_RETAIL_SHA256, load_online_retail  # noqa: I001
+from .movielens import ML100K_SHA256, ML100K_UDATA_SHA256, find_movielens, load_ml100k, load_ml1m
 from .synthetic import planted_interactions, synthetic_shop
 
 __all__ = ["load_dataset", "load_file", "list_datasets", "register_dataset", "find_movielens",
