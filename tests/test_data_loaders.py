@@ -1,13 +1,16 @@
-"""load_dataset: GroupLens folders, CSV/Parquet, malformed files, the embedded Online Retail."""
-import collections
-import shutil
+"""load_dataset: GroupLens folders and their checksums, CSV/Parquet, malformed files, registry.
+
+Online Retail: tests/test_data_retail.py; row-numbered errors and duplicates:
+tests/test_data_validation.py.
+"""
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_lab.data import Interactions, find_movielens, list_datasets, load_dataset
-from recsys_lab.data import loaders
+from recsys_lab.data import DataWarning, Interactions, find_movielens, list_datasets, load_dataset
+from recsys_lab.data import movielens
 
 RATINGS = [(1, 10, 5, 100), (1, 20, 3, 200), (2, 10, 4, 150), (3, 30, 1, 50), (3, 20, 2, 60)]
 TITLES = {10: "Toy Story (1995)", 20: "Café Society (1995)", 30: "Heat (1995)"}
@@ -45,7 +48,7 @@ def ml1m_dir(tmp_path):
 
 # ---- MovieLens formats ---------------------------------------------------------------------------
 def test_ml100k_folder(ml100k_dir):
-    with pytest.warns(UserWarning, match="sha256"):
+    with pytest.warns(DataWarning, match="sha256"):
         data = load_dataset("ml-100k", path=ml100k_dir)
     _check_ratings(data)
     assert data.name == "ml-100k"
@@ -67,6 +70,50 @@ def test_ml1m_folder_and_autodetect(ml1m_dir, ml100k_dir):
     assert info.loc[20, "title"] == TITLES[20] and info.loc[30, "genres"] == "Comedy|Drama"
     _check_ratings(load_dataset(ml1m_dir))                            # a folder is recognised
     _check_ratings(load_dataset(ml100k_dir, verify=False))
+
+
+def _flip_one_byte(path, at):
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_ml100k_each_file_checked(ml100k_dir, monkeypatch):
+    """Every file the loader reads is compared with the official sha256; the warning names
+    exactly the files that differ (here u.item, then u.data too), never the others."""
+    official = {name: movielens.sha256sum(ml100k_dir / name) for name in ("u.data", "u.item")}
+    monkeypatch.setattr(movielens, "ML100K_SHA256", {**official, "u.genre": "0" * 64})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)                  # the "official" copy: silent
+        _check_ratings(load_dataset("ml-100k", path=ml100k_dir))
+    _flip_one_byte(ml100k_dir / "u.item", 3)                         # a title letter
+    with pytest.warns(DataWarning, match="sha256") as record:
+        load_dataset("ml-100k", path=ml100k_dir)
+    message = str(record[0].message)
+    assert str(ml100k_dir / "u.item") in message and "u.data" not in message
+    _flip_one_byte(ml100k_dir / "u.data", 0)                         # user 1 -> user 0
+    with pytest.raises(ValueError, match="u.data") as e:
+        load_dataset("ml-100k", path=ml100k_dir, verify=True)
+    assert "u.item" in str(e.value)
+
+
+def test_real_ml100k_altered_copy(tmp_path):
+    folder = find_movielens("ml-100k")
+    if folder is None:
+        pytest.skip("MovieLens 100K folder not found (set RECSYS_LAB_ML100K)")
+    copy = tmp_path / "ml-100k"
+    copy.mkdir()
+    for name in ("u.data", "u.item", "u.genre"):
+        (copy / name).write_bytes((folder / name).read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        load_dataset("ml-100k", path=copy)                           # byte-identical: silent
+    text = (copy / "u.item").read_bytes()
+    at = text.index(b"Toy Story")
+    _flip_one_byte(copy / "u.item", at)                              # 'Toy' -> 'Uoy'
+    with pytest.warns(DataWarning, match="u.item"):
+        data = load_dataset("ml-100k", path=copy)
+    assert data.item_info["title"].iloc[data.item_index(1)[0]] == "Uoy Story (1995)"
 
 
 @pytest.mark.parametrize("name", ["ml-100k", "ml-1m"])
@@ -178,74 +225,6 @@ def test_registry_names_and_errors():
         load_dataset("synthetic", n_userz=3)
     syn = load_dataset("synthetic", n_users=50, n_items=30, n_events=400, seed=3)
     assert (syn.n_users, syn.n_items, len(syn)) == (50, 30, 400)
-
-
-# ---- Online Retail (embedded) --------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def retail():
-    return load_dataset("online-retail")
-
-
-@pytest.fixture(scope="module")
-def retail_raw():
-    return pd.read_parquet(loaders.DATA_DIR / loaders.ONLINE_RETAIL_FILE)
-
-
-def test_online_retail_counts(retail, retail_raw):
-    assert (len(retail), retail.n_users, retail.n_items) == (397_924, 4_339, 3_665)
-    assert retail.name == "online-retail" and retail.rating is None
-    assert len(np.unique(retail.session)) == 18_536
-    assert retail.to_csr().nnz == 266_802
-    # the same filter, written independently row by row
-    raw = retail_raw
-    keep = [cid is not pd.NA and not inv.startswith("C") and q > 0
-            for cid, inv, q in zip(raw["CustomerID"], raw["InvoiceNo"], raw["Quantity"])]
-    kept = raw[keep]
-    assert collections.Counter(retail.user_ids[retail.user].tolist()) == \
-        collections.Counter(kept["CustomerID"].astype(int).tolist())
-    assert collections.Counter(retail.item_ids[retail.item].tolist()) == \
-        collections.Counter(kept["StockCode"].tolist())
-    ts = kept["InvoiceDate"].map(lambda d: int(d.timestamp())).to_numpy()
-    assert np.array_equal(retail.timestamp, ts)                       # row order is kept
-
-
-def test_online_retail_item_info(retail, retail_raw):
-    info = retail.item_info
-    assert list(info.columns[:2]) == ["title", "price"] and len(info) == retail.n_items
-    raw = retail_raw[retail_raw["CustomerID"].notna() & (retail_raw["Quantity"] > 0)
-                     & ~retail_raw["InvoiceNo"].str.startswith("C")]
-    for code in ["85123A", "22423", "POST", str(retail.item_ids[0])]:
-        rows = raw[raw["StockCode"] == code]
-        counts = collections.Counter(d.strip() for d in rows["Description"].dropna() if d.strip())
-        best = max(counts.values())
-        i = retail.item_index(code)[0]
-        assert info["title"].iloc[i] == min(t for t, c in counts.items() if c == best)
-        assert info["price"].iloc[i] == pytest.approx(np.median(rows["UnitPrice"].to_numpy()))
-
-
-def test_online_retail_checksum(tmp_path, monkeypatch):
-    bad = tmp_path / loaders.ONLINE_RETAIL_FILE
-    shutil.copy(loaders.DATA_DIR / loaders.ONLINE_RETAIL_FILE, bad)
-    with open(bad, "r+b") as f:                                     # flip one byte mid-file
-        f.seek(1_000_000)
-        b = f.read(1)
-        f.seek(1_000_000)
-        f.write(bytes([b[0] ^ 0xFF]))
-    with pytest.raises(ValueError, match="sha256"):
-        load_dataset("online-retail", path=bad, sha256=loaders.ONLINE_RETAIL_SHA256)
-    monkeypatch.setattr(loaders, "DATA_DIR", tmp_path)               # the embedded copy is corrupt
-    with pytest.raises(ValueError, match="sha256"):
-        load_dataset("online-retail")
-    monkeypatch.setattr(loaders, "DATA_DIR", tmp_path / "absent")
-    with pytest.raises(FileNotFoundError, match="path="):
-        load_dataset("online-retail")
-
-
-def test_online_retail_other_copy(tmp_path):
-    copy = tmp_path / "retail.parquet"
-    shutil.copy(loaders.DATA_DIR / loaders.ONLINE_RETAIL_FILE, copy)
-    data = load_dataset("online-retail", path=copy)
-    assert (len(data), data.n_users, data.n_items) == (397_924, 4_339, 3_665)
 
 
 # ---- MovieLens 100K, when the real folder is at hand ---------------------------------------------

@@ -12,6 +12,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .validation import (check_present, duplicate_rows_to_keep, numeric_values,
+                         timestamp_seconds)
+
 
 @dataclass(eq=False)
 class Interactions:
@@ -75,34 +78,46 @@ class Interactions:
         item_info: pd.DataFrame | None = None,
         name: str = "interactions",
         session_col: str | None = None,
+        duplicates: str = "warn",
+        source: str | None = None,
     ) -> "Interactions":
         """Build from a frame of raw ids; indices follow the sorted order of the raw ids.
 
         ``item_info`` (optional) is indexed by raw item id and is re-indexed to item indices.
-        Timestamps may be datetimes or numbers (seconds).
+        Timestamps may be datetimes or numbers (seconds). A missing user / item, a non-numeric,
+        missing or infinite rating, or a timestamp that does not parse is a ValueError naming the
+        rows (numbered from 1, see ``recsys_lab.data.validation``). Duplicated rows follow
+        ``duplicates`` ("warn", "keep", "drop", "raise"; the policy is documented once, in
+        ``recsys_lab.data.validation``). ``source`` names the input in messages (default ``name``).
         """
+        source = source or name
         cols = [c for c in (user_col, item_col, rating_col, timestamp_col, session_col) if c is not None]
         missing = [c for c in cols if c not in df.columns]
         if missing:
-            raise KeyError(f"column(s) {missing} not found; available columns: {list(df.columns)}")
+            raise KeyError(f"{source}: column(s) {missing} not found; available columns: "
+                           f"{list(df.columns)}")
         if len(df) == 0:
-            raise ValueError(f"{name}: no interactions (the table is empty)")
-        if df[user_col].isna().any() or df[item_col].isna().any():
-            raise ValueError(f"{name}: missing values in the user or item column")
+            raise ValueError(f"{source}: no interactions (the table is empty)")
+        check_present(df[user_col], user_col, source)
+        check_present(df[item_col], item_col, source)
         u_codes, user_ids = pd.factorize(df[user_col], sort=True)
         i_codes, item_ids = pd.factorize(df[item_col], sort=True)
-        rating = None
-        if rating_col is not None:
-            rating = pd.to_numeric(df[rating_col], errors="coerce").to_numpy(np.float32)
-            if np.isnan(rating).any():
-                raise ValueError(f"{name}: non-numeric or missing values in rating column {rating_col!r}")
-        ts = None
-        if timestamp_col is not None:
-            ts = _to_seconds(df[timestamp_col], name, timestamp_col)
+        rating = None if rating_col is None else numeric_values(df[rating_col], rating_col, source)
+        ts = None if timestamp_col is None else timestamp_seconds(df[timestamp_col], timestamp_col, source)
+        session = None
+        if session_col is not None:
+            check_present(df[session_col], session_col, source)
+            session = pd.factorize(df[session_col], sort=True)[0]
+        columns = {user_col: u_codes, item_col: i_codes, rating_col: rating, timestamp_col: ts,
+                   session_col: session}
+        read = pd.DataFrame({c: v for c, v in columns.items() if c is not None and v is not None})
+        keep = duplicate_rows_to_keep(read, duplicates, source)
+        if keep is not None:
+            u_codes, i_codes = u_codes[keep], i_codes[keep]
+            rating, ts, session = (None if a is None else a[keep] for a in (rating, ts, session))
         info = None
         if item_info is not None:
             info = item_info.reindex(np.asarray(item_ids)).reset_index(drop=True)
-        session = None if session_col is None else pd.factorize(df[session_col], sort=True)[0]
         return cls(u_codes, i_codes, np.asarray(user_ids), np.asarray(item_ids), rating, ts, info, name,
                    session)
 
@@ -200,16 +215,3 @@ def _lookup(index: dict, raw_ids, kind: str) -> np.ndarray:
         raise KeyError(f"unknown {kind} id(s): {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
     return np.array([index[r] for r in raw], dtype=np.int64)
 
-
-def _to_seconds(col: pd.Series, name: str, colname: str) -> np.ndarray:
-    if pd.api.types.is_datetime64_any_dtype(col):
-        if col.isna().any():
-            raise ValueError(f"{name}: missing values in timestamp column {colname!r}")
-        return (col.astype("datetime64[ns]").astype("int64") // 10**9).to_numpy(np.int64)
-    num = pd.to_numeric(col, errors="coerce")
-    if num.isna().any():
-        parsed = pd.to_datetime(col, errors="coerce")
-        if parsed.isna().any():
-            raise ValueError(f"{name}: unparseable values in timestamp column {colname!r}")
-        return (parsed.astype("datetime64[ns]").astype("int64") // 10**9).to_numpy(np.int64)
-    return num.to_numpy(np.int64)
