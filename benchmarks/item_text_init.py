@@ -2,7 +2,7 @@
 
     python benchmarks/item_text_init.py [--profiles full bench] [--users 2000] [--out FILE.json]
 
-Leave-one-out next item (``experiment.prepare_data``, 2,000 users, seed 2020); the two-tower of
+Leave-one-out next item (``sampled_next_item_split``, 2,000 users, seed 2020); the two-tower of
 ``Profile.named(profile)`` (64-d, 2 layers, full-catalog softmax; ``full``: 5 epochs, patience 1,
 as in the report; ``bench``: up to 30 epochs, patience 2) trained twice from the same seed,
 once with item rows ~ N(0, 0.02^2) and once with ``item_init="text"`` (PCA of the bundled
@@ -24,8 +24,8 @@ import torch
 
 from recsys_lab.data.loaders import load_dataset
 from recsys_lab.eval import environment, evaluate
-from recsys_lab.models.sequential import TwoTower
-from recsys_lab.models.sequential.experiment import Profile, prepare_data
+from recsys_lab.models.sequential import TwoTower, sampled_next_item_split
+from recsys_lab.models.sequential.experiment import Profile
 from recsys_lab.models.sequential.item_text import default_encoder, encode_titles, pca_scores
 
 BUCKETS = ((0, 5), (6, 20), (21, None))     # training interactions of the test target item
@@ -90,10 +90,10 @@ def main(argv=None):
     enc = encode_timing(titles)
     print(f"encoded {enc['n_titles']} titles in {enc['encode_seconds']:.1f} s "
           f"(load {enc['load_seconds']:.1f} s)", flush=True)
-    train, valid, test = prepare_data(data, args.users, args.seed)
+    train, valid, test = sampled_next_item_split(data, args.users, args.seed)
     out = {"benchmark": "item_text_init", "dataset": "online-retail", "seed": args.seed,
            "users": args.users, "environment": environment(),
-           "protocol": "leave-one-out next item (experiment.prepare_data); full-ranking NDCG@10 on "
+           "protocol": "leave-one-out next item (sampled_next_item_split); full-ranking NDCG@10 on "
                        "validation per epoch and on test (histories + validation); two-tower of "
                        "each Profile trained twice from one seed, item rows random vs text PCA "
                        "(std 0.02); test also split by the target item's training count",

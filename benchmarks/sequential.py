@@ -23,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recsys_lab.data import load_dataset  # noqa: E402
 from recsys_lab.eval import environment, evaluate, measure_latency  # noqa: E402
 from recsys_lab.models import SASRec, ItemKNN, Popularity  # noqa: E402
-from recsys_lab.models.sasrec import with_valid  # noqa: E402
-from recsys_lab.models.sequential import next_item_split  # noqa: E402
+from recsys_lab.models.sequential import next_item_split, with_valid  # noqa: E402
 
 
 def run_sequential(data, seed=2020, epochs=200, embedding_size=64, n_layers=2, learning_rate=2e-3,

@@ -15,8 +15,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from recsys_lab.data import Interactions
-from recsys_lab.models.sasrec import SASRec
-from recsys_lab.models.sequential import MultiSegmentLateInteraction, TwoTower
+from recsys_lab.models.sequential import MultiSegmentLateInteraction, SASRec, TwoTower
 from recsys_lab.models.sequential import item_text
 from recsys_lab.models.sequential.item_text import encode_titles, pca_scores, text_item_init
 

@@ -12,8 +12,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from recsys_lab.data import Interactions
 from recsys_lab.models.sequential import (CrossEncoderRanker, MultiSegmentLateInteraction, TwoStage,
                                           TwoTower, cost_model, late_interaction, next_item_split)
+from recsys_lab.models.sequential.cost_model import layer_flops
 from recsys_lab.models.sequential.data import flat_histories, last_window, segment_windows
-from recsys_lab.models.sequential.transformer import SequenceEncoder, layer_flops
+from recsys_lab.models.sequential.encoder import EncoderConfig, SequenceEncoder
 from tests.contract import RecommenderContract, planted_blocks
 
 TINY = dict(embedding_size=16, n_layers=1, n_heads=2, max_len=8, dropout=0.0, learning_rate=1e-2,
@@ -118,7 +119,8 @@ def test_late_interaction_against_numpy_loop(kind):
 
 def test_layer_flops_against_torch_flop_counter():
     d, n_layers, T, E = 32, 2, 11, 3
-    enc = SequenceEncoder(50, d, n_layers, 2, T, E).eval()
+    enc = SequenceEncoder(EncoderConfig(n_items=50, d=d, n_layers=n_layers, n_heads=2, max_len=T,
+                                        n_extra=E)).eval()
     tokens = torch.randint(1, 50, (1, T))
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         enc(tokens)
@@ -134,6 +136,29 @@ def test_layer_flops_against_torch_flop_counter():
     assert c["full_encode_total"] == 4 * n_layers * layer_flops(14, d) + 2 * 100 * 8 * d
     assert cost_model("cross", 48, 100, d, n_layers)["total"] == \
         100 * cost_model("two_tower", 48, 1, d, n_layers)["encode"] + 2 * 100 * d
+
+
+@pytest.mark.parametrize("bad, match", [({"n_heads": 3}, "divisible"), ({"dropout": 1.0}, "dropout"),
+                                        ({"max_len": 0}, "max_len"), ({"n_layers": 0}, "n_layers")])
+def test_encoder_config_names_the_bad_value(bad, match):
+    with pytest.raises(ValueError, match=match):
+        EncoderConfig(n_items=10, d=16, **bad)
+    with pytest.raises(ValueError, match=match):              # checked before any training
+        TwoTower(**{**TINY, **bad}).fit(random_events())
+    with pytest.raises(ValueError, match="n_extra"):
+        EncoderConfig(n_items=10, n_extra=-1)
+
+
+def test_encoder_init_and_shapes():
+    cfg = EncoderConfig(n_items=30, d=16, n_layers=2, n_heads=4, max_len=6, n_extra=2)
+    torch.manual_seed(0)
+    enc = SequenceEncoder(cfg).eval()
+    assert (enc.item.weight[0] == 0).all()                    # padding row
+    for w in (enc.item.weight[1:], enc.pos.weight, enc.extra):
+        assert 0.015 < float(w.detach().std()) < 0.025                # N(0, 0.02^2)
+    tok = torch.tensor([[0, 0, 3, 4, 5, 6]])
+    with torch.no_grad():
+        assert enc(tok).shape == (1, 6 + 2, 16)               # [B, T + E, d]
 
 
 # ---- the acceptance equalities -----------------------------------------------------------------
@@ -236,31 +261,6 @@ def test_cross_encoder_scores_match_its_module(planted):
                             + ce.module_.bias[cand[r, c]])
             assert got[r, c] == pytest.approx(ref, rel=1e-4, abs=1e-5)
     np.testing.assert_allclose(ce.score(users)[np.arange(3)[:, None], cand], got, rtol=1e-4, atol=1e-5)
-
-
-def test_hard_negatives_mined_from_ease(planted):
-    """Mined negatives lie in EASE's top-k of the window's multi-hot x B (numpy), never the
-    target or a history item; a model with neither vectors nor B_ is refused."""
-    from recsys_lab.models import EASE, Popularity
-    train = planted[0]
-    ease = EASE(reg=10.0).fit(train)
-    ce = CrossEncoderRanker(epochs=1, n_negatives=4, **TINY).fit(train).mine_negatives_from(ease, top=5)
-    rng = np.random.default_rng(0)
-    tokens = np.zeros((3, ce.max_len), dtype=np.int64)
-    hist = [np.array([0, 1, 2]), np.array([7, 8]), np.array([20, 21, 22, 23])]
-    for r, h in enumerate(hist):
-        tokens[r, ce.max_len - len(h):] = h + 1                            # 0 = pad
-    target = np.array([3, 9, 24])
-    got = ce._hard(tokens, target, 6, rng)
-    for r, h in enumerate(hist):
-        x = np.zeros(train.n_items, np.float32)
-        x[h] = 1
-        s = x @ ease.B_
-        s[h], s[target[r]] = -np.inf, -np.inf
-        top5 = set(np.argsort(-s, kind="stable")[:5])
-        assert set(got[r]) <= top5 and target[r] not in got[r] and not set(got[r]) & set(h)
-    with pytest.raises(TypeError, match="Popularity"):
-        CrossEncoderRanker(**TINY).mine_negatives_from(Popularity().fit(train))
 
 
 def test_two_stage_reranks_only_candidates(planted, single, two_tower):

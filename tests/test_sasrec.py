@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from recsys_lab.models import SASRec
-from recsys_lab.models.sasrec import SASRecNet, causal_mask
+from recsys_lab.models.sequential.encoder import EncoderConfig
+from recsys_lab.models.sequential.sasrec import SASRecNet, causal_mask
 
 from .contract import RecommenderContract, planted_blocks
 
@@ -15,7 +16,7 @@ BASE = dict(embedding_size=16, epochs=40, learning_rate=0.01, batch_size=64, max
 
 def tiny_net(seed=0, n_layers=2):
     torch.manual_seed(seed)
-    return SASRecNet(n_items=20, d=8, n_layers=n_layers, n_heads=2, max_len=6, dropout=0.0).eval()
+    return SASRecNet(EncoderConfig(n_items=20, d=8, n_layers=n_layers, n_heads=2, max_len=6)).eval()
 
 
 def test_causal_mask_blocks_future_and_padding():

@@ -7,10 +7,9 @@ from .lightgcn import NGCF, LightGCN
 from .neumf import NeuMF
 from .ease import EASE
 from .knn import ItemKNN, UserKNN
-from .sasrec import SASRec
 from .svd import PureSVD
 from .torch_base import EmbeddingRecommender, TorchRecommender, resolve_device
-from .sequential import CrossEncoderRanker, MultiSegmentLateInteraction, TwoStage, TwoTower
+from .sequential import CrossEncoderRanker, MultiSegmentLateInteraction, SASRec, TwoStage, TwoTower
 
 __all__ = ["Recommender", "Popularity", "Random", "topk", "TorchRecommender", "EmbeddingRecommender",
            "resolve_device", "BPRMF", "LightGCN", "NGCF", "NeuMF", "AttentionPooling", "Item2Vec", "UserKNN", "ItemKNN", "EASE", "PureSVD",

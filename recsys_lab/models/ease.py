@@ -13,13 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
 
 from ..data.interactions import Interactions
 from .base import Recommender
+from .sampling import WindowScorer
 
 
 @dataclass(eq=False)
-class EASE(Recommender):
+class EASE(Recommender, WindowScorer):
     """reg: the L2 penalty lambda (Steck uses 100-1000 on MovieLens / Netflix).
     max_items: refuse catalogs whose dense Gram matrix would not fit (8 max_items^2 bytes)."""
 
@@ -46,3 +48,14 @@ class EASE(Recommender):
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.seen_[users] @ self.B_                             # [n, n_items]
 
+    def score_windows(self, tokens: np.ndarray) -> np.ndarray:
+        """x B of each history window as a multi-hot row x: tokens int64 [B, L] (item + 1, 0 = pad)
+        -> float32 [B, n_items]; a window holding a user's seen items scores as ``score`` does."""
+        self._check_fitted()
+        tokens = np.asarray(tokens, dtype=np.int64)
+        rows, cols = np.nonzero(tokens > 0)
+        x = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, tokens[rows, cols] - 1)),
+                          shape=(len(tokens), self.n_items_))             # [B, N]
+        x.sum_duplicates()
+        x.data[:] = 1.0                                                    # multi-hot, not counts
+        return np.asarray(x @ self.B_, dtype=np.float32)

@@ -3,11 +3,20 @@
 Uniform sampling (BPR, Rendle et al. 2009) or from the unigram distribution raised to ``alpha``
 (word2vec's 3/4, Mikolov et al. 2013). Collisions with the user's positives are found with one
 ``searchsorted`` over the sorted keys ``user * n_items + item`` and redrawn (rejection sampling).
+
+Hard negatives (``HardNegativeMiner``): items a first-stage model ranks high for the same history
+window, as re-rankers are trained on first-stage results (e.g. ANCE, Xiong et al., ICLR 2021;
+the retrieve-then-rerank training of Nogueira & Cho 2019). The first stage declares that it can
+score a window by subclassing ``WindowScorer``.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 import scipy.sparse as sp
+
+from .base import topk
 
 
 class NegativeSampler:
@@ -72,3 +81,51 @@ def positive_pairs(seen: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     seen = sp.csr_matrix(seen)
     users = np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr))
     return users, seen.indices.astype(np.int64)
+
+
+class WindowScorer(ABC):
+    """Capability: scores of every item for history windows, as the model would serve them.
+
+    A window is one row of int64 tokens [B, L]: item index + 1, right-aligned, 0 = padding (the
+    layout of ``SASRec.tokens``); its non-padding items are the history, oldest first.
+    """
+
+    @abstractmethod
+    def score_windows(self, tokens: np.ndarray) -> np.ndarray:
+        """tokens int64 [B, L] -> scores float32 [B, n_items] (higher is better)."""
+
+
+class HardNegativeMiner:
+    """Negatives drawn uniformly from a fitted first stage's top-``top`` items for each window.
+
+    The window's own items and the target are excluded before the top-k (ties to the lower item
+    index: ``recsys_lab.models.base.topk``), so a mined negative is never a positive.
+    """
+
+    def __init__(self, model: WindowScorer, top: int = 100):
+        if not isinstance(model, WindowScorer):
+            raise TypeError(f"cannot mine negatives from {type(model).__name__}: it does not "
+                            "implement WindowScorer.score_windows(tokens)")
+        model._check_fitted()
+        if int(top) < 1:
+            raise ValueError(f"top must be >= 1, got {top!r}")
+        self.model, self.top = model, int(top)
+
+    def candidates(self, tokens: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The first stage's top-``top`` items per window, history and target masked (-inf), best
+        first: (items int64 [B, k], how many of them are not masked int64 [B])."""
+        tokens = np.asarray(tokens, dtype=np.int64)
+        s = np.array(self.model.score_windows(tokens), dtype=np.float32)        # [B, N] a copy
+        rows, cols = np.nonzero(tokens > 0)
+        s[rows, tokens[rows, cols] - 1] = -np.inf                              # history items out
+        s[np.arange(len(s)), np.asarray(target, dtype=np.int64)] = -np.inf     # the target out
+        items, vals = topk(s, min(self.top, s.shape[1]))
+        return items, np.isfinite(vals).sum(1)
+
+    def sample(self, tokens: np.ndarray, target: np.ndarray, n: int,
+               rng: np.random.Generator) -> np.ndarray:
+        """n negatives per window, int64 [B, n], uniform with replacement over its unmasked
+        candidates (a masked item only when the window and target cover the whole catalog)."""
+        top, n_ok = self.candidates(tokens, target)
+        pick = rng.integers(0, np.maximum(n_ok, 1)[:, None], size=(len(top), n))
+        return np.take_along_axis(top, pick, 1)

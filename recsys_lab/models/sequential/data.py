@@ -36,6 +36,27 @@ def next_item_split(data: Interactions, min_events: int = 3, dedupe: bool = True
             data.subset(order[test], name=f"{data.name}-test"))
 
 
+
+def sampled_next_item_split(data: Interactions, users: int | None, seed: int):
+    """``next_item_split``, restricted to a seeded sample of ``users`` test users (all when None):
+    train, valid and test keep only the sampled users' events."""
+    train, valid, test = next_item_split(data)
+    if users is not None and users < data.n_users:
+        keep = np.zeros(data.n_users, bool)
+        has_test = np.flatnonzero(np.bincount(test.user, minlength=data.n_users))
+        keep[np.random.default_rng(seed).choice(has_test, size=min(users, len(test)), replace=False)] = True
+        train, valid, test = (x.subset(keep[x.user]) for x in (train, valid, test))
+    return train, valid, test
+
+
+def with_valid(train: Interactions, valid: Interactions) -> Interactions:
+    """train + valid events in one Interactions: the history every model reads when it predicts
+    the test item under leave-one-out (a sequential model gets the same through ``extend(valid)``)."""
+    ts = None if train.timestamp is None else np.r_[train.timestamp, valid.timestamp]
+    return Interactions(np.r_[train.user, valid.user], np.r_[train.item, valid.item],
+                        train.user_ids, train.item_ids, timestamp=ts, item_info=train.item_info,
+                        name=f"{train.name}+valid")
+
 def flat_histories(histories: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """List of per-user item arrays -> (items int64 [N], ptr int64 [n_users + 1])."""
     ptr = np.zeros(len(histories) + 1, dtype=np.int64)
@@ -72,3 +93,12 @@ def segment_windows(items: np.ndarray, start: np.ndarray, t: np.ndarray, segment
     ok = (off >= 0) & (j[:, :, None] >= 0)
     idx = start[:, None, None] + j[:, :, None] * seg_len + off
     return np.where(ok, items[np.where(ok, idx, 0)] + 1, 0)
+
+
+def window_histories(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Right-aligned windows (item + 1, 0 = pad) [B, L] -> flat (items, ptr) of their items."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    real = tokens > 0
+    ptr = np.zeros(len(tokens) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum(real.sum(1))
+    return tokens[real] - 1, ptr

@@ -19,10 +19,12 @@ import torch
 from ...data.interactions import Interactions
 from ...eval import evaluate
 from ..ease import EASE
-from ..sasrec import with_valid
-from .data import next_item_split
-from .models import CrossEncoderRanker, MultiSegmentLateInteraction, TwoTower, cost_model
-from .transformer import SequenceEncoder
+from .cost_model import cost_model
+from .cross_encoder import CrossEncoderRanker
+from .data import sampled_next_item_split, with_valid
+from .encoder import EncoderConfig, SequenceEncoder
+from .late_interaction import MultiSegmentLateInteraction
+from .two_tower import TwoTower
 from .two_stage import TwoStage, top_candidates
 
 
@@ -76,17 +78,6 @@ class Profile:
                        late_models=((1, "maxsim"), (2, "maxsim"), (4, "maxsim"), (2, "attention")),
                        n_requests=200, n_full_catalog_requests=3, compile=True)
         raise ValueError(f"profile must be 'quick', 'full' or 'bench', got {name!r}")
-
-
-def prepare_data(data: Interactions, users: int | None, seed: int):
-    """next_item_split, restricted to a seeded subsample of users when ``users`` is set."""
-    train, valid, test = next_item_split(data)
-    if users is not None and users < data.n_users:
-        keep = np.zeros(data.n_users, bool)
-        keep[np.random.default_rng(seed).choice(np.flatnonzero(np.bincount(test.user, minlength=data.n_users)),
-                                                size=min(users, len(test)), replace=False)] = True
-        train, valid, test = (x.subset(keep[x.user]) for x in (train, valid, test))
-    return train, valid, test
 
 
 def train_models(train, valid, p: Profile, seed: int, C: int = 100) -> dict:
@@ -286,7 +277,8 @@ def framework_floor(p: Profile, seed: int, d: int = 64, n_layers: int = 2) -> pd
     in one call (per-segment cost); one intra-op thread.
     """
     torch.manual_seed(seed)
-    enc = SequenceEncoder(1000, d, n_layers, 2, 64, 1).eval()
+    enc = SequenceEncoder(EncoderConfig(n_items=1000, d=d, n_layers=n_layers, n_heads=2, max_len=64,
+                                        n_extra=1)).eval()
     tok = torch.randint(1, 1000, (1, p.floor_tokens))
     tok8 = torch.randint(1, 1000, (8, p.floor_tokens))
 
@@ -390,7 +382,7 @@ def run(data: Interactions, profile: str | Profile = "quick", seed: int = 2020, 
         raise ValueError(f"retriever must be 'two-tower' or 'ease', got {p.retriever!r}")
     t0 = time.perf_counter()
     say = (lambda msg: log(f"[{time.perf_counter() - t0:6.1f} s] {msg}")) if log else (lambda msg: None)
-    train, valid, test = prepare_data(data, p.users, seed)
+    train, valid, test = sampled_next_item_split(data, p.users, seed)
     say(f"data: {train}")
     models = train_models(train, valid, p, seed, C)
     say("trained: " + ", ".join(f"{k} {m.fit_seconds_:.0f} s" for k, m in models.items()))

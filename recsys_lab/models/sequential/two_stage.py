@@ -30,7 +30,7 @@ class TwoStage(Recommender):
         if not hasattr(self.ranker, "score_candidates"):
             raise TypeError(f"{type(self.ranker).__name__} has no score_candidates(users, items)")
         for model in {id(self.retriever): self.retriever, id(self.ranker): self.ranker}.values():
-            if not hasattr(model, "n_items_"):
+            if not model.is_fitted():
                 model.fit(train)
         if not 0 < self.candidates <= self.n_items_:
             raise ValueError(f"candidates must be in 1..{self.n_items_}, got {self.candidates}")

@@ -29,21 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.interactions import Interactions
-from .sequential.data import last_window
-from .sequential.models import SequentialRecommender
-from .sequential.transformer import Block
+from ..sampling import WindowScorer
+from .data import last_window, window_histories
+from .encoder import Block, EncoderConfig, init_weights
+from .history import SequentialRecommender
 
-_LOSSES = ("bce", "ce")
-
-
-def with_valid(train: Interactions, valid: Interactions) -> Interactions:
-    """train + valid events in one Interactions: the history every model reads when it predicts
-    the test item under leave-one-out (SASRec gets the same through ``extend(valid)``)."""
-    ts = None if train.timestamp is None else np.r_[train.timestamp, valid.timestamp]
-    return Interactions(np.r_[train.user, valid.user], np.r_[train.item, valid.item],
-                        train.user_ids, train.item_ids, timestamp=ts, item_info=train.item_info,
-                        name=f"{train.name}+valid")
+LOSSES = ("bce", "ce")
 
 
 def causal_mask(tokens: torch.Tensor) -> torch.Tensor:
@@ -58,18 +49,17 @@ def causal_mask(tokens: torch.Tensor) -> torch.Tensor:
 class SASRecNet(nn.Module):
     """Item + position embeddings -> causal Blocks -> LayerNorm; ``item.weight[1:]`` are items."""
 
-    def __init__(self, n_items: int, d: int, n_layers: int, n_heads: int, max_len: int,
-                 dropout: float):
+    def __init__(self, cfg: EncoderConfig):
         super().__init__()
-        self.item = nn.Embedding(n_items + 1, d, padding_idx=0)   # [N + 1, d], row 0 = pad
-        self.pos = nn.Embedding(max_len, d)                       # [L, d], slot index in window
-        self.blocks = nn.ModuleList(Block(d, n_heads, dropout) for _ in range(n_layers))
-        self.ln_f = nn.LayerNorm(d)
-        self.drop = nn.Dropout(dropout)
-        nn.init.normal_(self.item.weight, std=0.02)
-        nn.init.normal_(self.pos.weight, std=0.02)
-        with torch.no_grad():
-            self.item.weight[0].zero_()
+        if cfg.n_extra:
+            raise ValueError(f"SASRecNet has no extra tokens; got n_extra={cfg.n_extra}")
+        self.cfg = cfg
+        self.item = nn.Embedding(cfg.n_items + 1, cfg.d, padding_idx=0)   # [N + 1, d], row 0 = pad
+        self.pos = nn.Embedding(cfg.max_len, cfg.d)                       # [L, d], slot in window
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_f = nn.LayerNorm(cfg.d)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.apply(init_weights)
 
     def item_vectors(self) -> torch.Tensor:
         return self.item.weight[1:]                                # [N, d]
@@ -102,7 +92,7 @@ class SASRecNet(nn.Module):
 
 
 @dataclass(eq=False)
-class SASRec(SequentialRecommender):
+class SASRec(SequentialRecommender, WindowScorer):
     """Causal self-attention over the history; next-item scores <F_last, E[i]> (Kang & McAuley 2018).
 
     >>> SASRec(embedding_size=64, n_layers=2, n_heads=1, max_len=50, loss="bce").fit(train, valid)
@@ -118,20 +108,12 @@ class SASRec(SequentialRecommender):
 
     def _check_config(self):
         super()._check_config()
-        if self.loss not in _LOSSES:
-            raise ValueError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
-        for name in ("n_layers", "n_heads", "max_len", "samples_per_user"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if self.embedding_size % self.n_heads:
-            raise ValueError(f"embedding_size {self.embedding_size} must be divisible by "
-                             f"n_heads {self.n_heads}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
 
     def build_module(self):
-        return self._init_items(SASRecNet(self.n_items_, self.embedding_size, self.n_layers,
-                                          self.n_heads, self.max_len, self.dropout))
+        module = SASRecNet(self.encoder_config())
+        return self._initialised(module, module.item)
 
     # ---- training -------------------------------------------------------------------------
     def examples(self, rng):
@@ -171,6 +153,15 @@ class SASRec(SequentialRecommender):
         tok = torch.as_tensor(self._windows(np.asarray(users.cpu()), last_window, self.max_len),
                               device=self.device_)
         return module(tok)[:, -1]                                        # [n, d] newest slot
+
+    def score_windows(self, tokens: np.ndarray) -> np.ndarray:
+        """Scores float32 [B, n_items] of windows (item + 1, right-aligned, 0 = pad) [B, L], each
+        window's items taken as a whole history (its last ``max_len`` items are read)."""
+        self._check_fitted()
+        items, ptr = window_histories(tokens)
+        tok = torch.as_tensor(last_window(items, ptr[:-1], np.diff(ptr), self.max_len), device=self.device_)
+        with self._serve():
+            return (self.module_(tok)[:, -1] @ self.module_.item_vectors().T).float().cpu().numpy()
 
     def score_users(self, module, users):
         return self._user_states(module, users) @ module.item_vectors().T   # [n, N]
