@@ -24,8 +24,8 @@ import torch
 
 from recsys_lab.data.loaders import load_dataset
 from recsys_lab.eval import environment, evaluate
+from recsys_lab.experiments.late_interaction import Profile
 from recsys_lab.models.sequential import TwoTower, sampled_next_item_split
-from recsys_lab.models.sequential.experiment import Profile
 from recsys_lab.models.sequential.item_text import default_encoder, encode_titles, pca_scores
 
 BUCKETS = ((0, 5), (6, 20), (21, None))     # training interactions of the test target item

@@ -25,7 +25,7 @@ import torch
 
 from recsys_lab.data.loaders import load_dataset
 from recsys_lab.eval import environment
-from recsys_lab.models.sequential.experiment import Profile, run
+from recsys_lab.experiments.late_interaction import Profile, run
 
 
 def main(argv=None):

@@ -8,19 +8,9 @@ import pytest
 
 from recsys_lab.models import EASE, Popularity, SASRec
 from recsys_lab.models.sampling import HardNegativeMiner
-from recsys_lab.models.sequential import CrossEncoderRanker, TwoTower
+from recsys_lab.models.sequential import CrossEncoderRanker
 from recsys_lab.models.sequential.data import flat_histories, last_window, window_histories
-from tests.test_late_interaction import TINY, random_events, shuffled_planted
-
-
-@pytest.fixture(scope="module")
-def planted():
-    return shuffled_planted()
-
-
-@pytest.fixture(scope="module")
-def two_tower(planted):
-    return TwoTower(epochs=2, **TINY).fit(planted[0])
+from tests.test_late_interaction import TINY, planted, random_events, two_tower  # noqa: F401 (fixtures)
 
 
 def test_hard_negatives_mined_from_ease(planted):

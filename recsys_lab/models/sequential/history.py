@@ -159,6 +159,10 @@ class SequentialRecommender(TorchRecommender):
     def _update_state(self, u: int) -> None:
         """Refresh the serving state of one user after an appended event (default: none)."""
 
+    def user_cache_bytes(self) -> int:
+        """Bytes of the per-user serving cache (encoded histories); 0 for a model without one."""
+        return 0
+
     # ---- module initialisation ------------------------------------------------------------
     def warm_start(self, other: "SequentialRecommender") -> "SequentialRecommender":
         """Initialise the next ``fit`` from a fitted model of the same block design (e.g. all

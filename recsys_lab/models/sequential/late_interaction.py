@@ -144,6 +144,10 @@ class CachedVectorModel(SequentialRecommender, WindowScorer):
         self.item_vectors_ = self.module_.enc.item_vectors().detach().clone()  # [N, d]
         self.item_bias_ = self.module_.bias.detach().clone()                   # [N]
 
+    def user_cache_bytes(self) -> int:
+        """Bytes of the cached segment vectors ``cache_`` [n_users, S, m, d]."""
+        return self.cache_.numel() * self.cache_.element_size()
+
     def score_users(self, module, users):
         out = []
         S, m = self._n_vectors()
