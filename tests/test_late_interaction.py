@@ -161,6 +161,26 @@ def test_encoder_init_and_shapes():
         assert enc(tok).shape == (1, 6 + 2, 16)               # [B, T + E, d]
 
 
+@pytest.mark.parametrize("cls", [TwoTower, MultiSegmentLateInteraction, CrossEncoderRanker])
+def test_weight_decay_only_on_matrices(cls):
+    """nanoGPT's rule: AdamW decays parameters with dim >= 2; biases, LayerNorm gains, the item
+    bias and log_beta are not decayed (an AdamW step with zero gradients leaves them unchanged)."""
+    model = cls(epochs=1, **{**TINY, "reg": 0.5}).fit(random_events())
+    opt = model.configure_optimizer(model.module_)
+    decay = {id(p) for g in opt.param_groups if g["weight_decay"] == 0.5 for p in g["params"]}
+    plain = {id(p) for g in opt.param_groups if g["weight_decay"] == 0.0 for p in g["params"]}
+    named = dict(model.module_.named_parameters())
+    assert decay | plain == {id(p) for p in named.values()} and not decay & plain
+    assert {n for n, p in named.items() if id(p) in plain} == {n for n, p in named.items() if p.dim() < 2}
+    assert {"bias", "enc.ln_f.weight", "enc.blocks.0.qkv.bias"} <= {n for n, p in named.items() if id(p) in plain}
+    before = {n: p.detach().clone() for n, p in named.items()}
+    for p in named.values():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for n, p in named.items():
+        assert torch.equal(p, before[n]) == (p.dim() < 2), n               # only matrices shrink
+
+
 # ---- the acceptance equalities -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def planted():

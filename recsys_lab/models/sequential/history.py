@@ -28,12 +28,22 @@ from .encoder import EncoderConfig
 ITEM_INITS = (None, "text")
 
 
+def decay_groups(module: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW parameter groups by nanoGPT's rule: decay every parameter with dim >= 2 (matmul
+    weights, embeddings, query-token and age tables), not the 1-D or scalar ones (biases,
+    LayerNorm gains, the item bias, ``log_beta``), whose decay only pulls them to 0."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    return [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+
+
 @dataclass(eq=False)
 class SequentialRecommender(TorchRecommender):
     """Shared base: histories, training examples (prefix -> next item), update/extend.
 
     An epoch draws ``samples_per_user`` cut points t per user (uniform over 1..len-1): the
-    example is "the first t items predict item t". ``reg`` is AdamW weight decay.
+    example is "the first t items predict item t". ``reg`` is AdamW weight decay (on parameters
+    with dim >= 2 only: ``decay_groups``).
     ``item_init``: None (item embeddings ~ N(0, 0.02^2)) or "text" (``text_item_init`` of the
     training data's ``item_info["title"]``; needs the ``text`` extra). A ``warm_start`` overrides it.
     """
@@ -198,7 +208,9 @@ class SequentialRecommender(TorchRecommender):
 
     # ---- training -------------------------------------------------------------------------
     def configure_optimizer(self, module):
-        return torch.optim.AdamW(module.parameters(), lr=self.learning_rate, weight_decay=self.reg)
+        """AdamW (Loshchilov & Hutter 2019) with decoupled weight decay ``reg`` on the weight
+        matrices only (``decay_groups``)."""
+        return torch.optim.AdamW(decay_groups(module, self.reg), lr=self.learning_rate)
 
     def examples(self, rng: np.random.Generator):
         """One epoch of (start, t, target) arrays: ``samples_per_user`` cut points per user."""

@@ -12,8 +12,10 @@ blocks (the shared pre-LN ``Block``)::
 Training predicts the next item at *every* position t (target h_{t+1}), with
 ``loss="bce"`` (the paper): -log sigma(<F_t, E[h_{t+1}]>) - log(1 - sigma(<F_t, E[j]>)), one
 negative j per position drawn uniformly from the other items, or ``loss="ce"``: softmax
-cross-entropy over the whole catalog (RecBole's default). ``reg`` is AdamW weight decay. An epoch trains the window ending at each user's last
-training item, plus ``samples_per_user - 1`` windows ending at random earlier cut points.
+cross-entropy over the whole catalog (RecBole's default). ``reg`` is AdamW weight decay on the
+weight matrices and embeddings (not biases or LayerNorm gains). An epoch trains the window ending
+at each user's last training item, plus ``samples_per_user - 1`` windows ending at random
+earlier cut points.
 
 Scoring encodes the user's current history (training events plus ``update``/``extend``) on every
 call: no cached user state, so a new click is reflected at once, and the measured latency is
