@@ -10,6 +10,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from recsys_lab.data import Interactions
+from recsys_lab.eval.latency import limit_threads
 from recsys_lab.models.sequential import (CrossEncoderRanker, MultiSegmentLateInteraction, TwoStage,
                                           TwoTower, cost_model, late_interaction, next_item_split)
 from recsys_lab.models.sequential.cost_model import layer_flops
@@ -23,11 +24,9 @@ TINY = dict(embedding_size=16, n_layers=1, n_heads=2, max_len=8, dropout=0.0, le
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """Tiny models run faster on one intra-op thread; restore the count afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    """Tiny models run faster on one thread; the counts are restored afterwards."""
+    with limit_threads(1):
+        yield
 
 
 def shuffled_planted():

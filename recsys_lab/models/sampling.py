@@ -5,9 +5,10 @@ Uniform sampling (BPR, Rendle et al. 2009) or from the unigram distribution rais
 ``searchsorted`` over the sorted keys ``user * n_items + item`` and redrawn (rejection sampling).
 
 Hard negatives (``HardNegativeMiner``): items a first-stage model ranks high for the same history
-window, as re-rankers are trained on first-stage results (e.g. ANCE, Xiong et al., ICLR 2021;
-the retrieve-then-rerank training of Nogueira & Cho 2019). The first stage declares that it can
-score a window by subclassing ``WindowScorer``.
+window, as re-rankers are trained on the results of the retriever they re-rank (Nogueira & Cho,
+"Passage Re-ranking with BERT", 2019; Gao, Dai & Callan, "Rethink Training of BERT Rerankers in
+Multi-Stage Retrieval Pipeline", ECIR 2021). The first stage declares that it can score a window
+by subclassing ``WindowScorer``.
 """
 from __future__ import annotations
 
@@ -99,7 +100,8 @@ class HardNegativeMiner:
     """Negatives drawn uniformly from a fitted first stage's top-``top`` items for each window.
 
     The window's own items and the target are excluded before the top-k (ties to the lower item
-    index: ``recsys_lab.models.base.topk``), so a mined negative is never a positive.
+    index: ``recsys_lab.models.base.topk``), so a mined negative is never the target or an item
+    of the window.
     """
 
     def __init__(self, model: WindowScorer, top: int = 100):
