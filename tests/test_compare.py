@@ -6,7 +6,7 @@ import pytest
 
 from recsys_lab.eval import batch_latency, compare, evaluate, latency_summary
 from recsys_lab.eval.compare import accuracy_columns
-from recsys_lab.models import EASE, Popularity
+from recsys_lab.models import BPRMF, EASE, Popularity
 
 from .contract import planted_blocks
 
@@ -74,6 +74,9 @@ def test_fitted_models_keep_their_state_and_report_given_fit_seconds(split):
                     n_requests=5, warmup=0)
     assert table.loc[0, "fit_s"] == 1.5 and np.isnan(table.loc[0, "throughput"])
     assert np.isnan(compare([pop], test, n_requests=5, warmup=0, batch_size=None).loc[0, "fit_s"])
+    bpr = BPRMF(embedding_size=4, epochs=1, batch_size=256, seed=0, device="cpu").fit(train)
+    reported = compare([bpr], test, n_requests=3, warmup=0, batch_size=None).loc[0, "fit_s"]
+    assert reported == bpr.fit_seconds_ > 0, "a model's own fit time is reported"
 
 
 def test_long_form_has_one_row_per_batch_size(split):

@@ -30,6 +30,12 @@ def accuracy_columns(ks) -> list[str]:
     return [f"{m}@{k}" for k in ks for m in (*METRICS, "coverage")]
 
 
+def reported_fit_seconds(model) -> float:
+    """Seconds the model says its last fit took (``fit_seconds_``, set by the torch training loop),
+    else NaN. Guessing, until the base class declares ``fit_seconds_`` for every model (wave 2)."""
+    return float(vars(model).get("fit_seconds_", np.nan))
+
+
 def _named(models) -> dict:
     if isinstance(models, Mapping):
         named = dict(models)
@@ -93,8 +99,8 @@ def compare(models, test, train=None, valid=None, k=10, batch_size: int | None =
                 t0 = time.perf_counter()
                 model.fit(train, valid=valid)
                 fit_s = time.perf_counter() - t0
-            if fit_s is None:                      # reported by the model itself (torch models)
-                fit_s = getattr(model, "fit_seconds_", np.nan)
+            if fit_s is None:
+                fit_s = reported_fit_seconds(model)
             acc = evaluate(model, test, k=ks, exclude=valid, users=users)
             base = {"model": name, "fit_s": float(fit_s)}
             for _, r in acc.iterrows():
