@@ -97,11 +97,11 @@ def test_bench_on_a_ray_head_gives_the_process_backend_numbers(ray_head, tmp_pat
     p = subprocess.run(cmd, env=ray_head["env"], capture_output=True, text=True, timeout=400)
     assert p.returncode == 0, p.stderr[-3000:]
     got = pd.read_csv(out / "bench.csv")
-    ref = run_spec(SPEC, backend="process", n_jobs=2, cache_dir=None)
+    ref = run_spec(SPEC, backend="process", n_jobs=2, threads=1, cache_dir=None)   # Ray's one thread a task
     assert list(got["label"]) == list(ref["label"]) and len(got) == 5 * 2
     for col in SAME:
         np.testing.assert_allclose(got[col], ref[col], rtol=1e-12, err_msg=col)
-    assert not got["cached"].any()
+    assert not got["cached"].any() and (got["threads"] == 1).all()
     workers = list(ray_head["root"].glob("session_*/logs/worker-*"))
     assert workers, "the configurations ran on the test's head, not on a new local instance"
     assert ray_head["process"].poll() is None, "the cluster outlives the sweep that used it"

@@ -132,7 +132,7 @@ def _ray(tasks, splits, address: str | None, n_jobs: int, bar) -> list[dict]:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  **({"num_cpus": n_jobs} if local else {}))
     try:
-        remote = ray.remote(num_cpus=1)(run_task)
+        remote = ray.remote(num_cpus=tasks[0]["threads"] or 1)(run_task)   # a CPU per thread it runs
         refs = [ray.put(s) for s in splits]
         pending = [remote.remote(t, *refs) for t in tasks]
         rows = []
