@@ -1,9 +1,10 @@
 """Where the sweep's tasks run: in-process, on a local spawn pool, or on a Ray cluster.
 
-A task is plain data (names, JSON values, the cache folder); :func:`run_task` fits (or loads) one
-base model and measures every accelerator chain on it with :func:`~recsys_lab.eval.compare`, so
-the same function runs in any process. Each result is written to the cache as soon as it is
-measured, so an interrupted sweep keeps what it finished.
+A task is plain data (names, JSON values, the model cache folder); :func:`run_task` fits (or
+loads) one base model and measures every accelerator chain on it with
+:func:`~recsys_lab.eval.compare`, so the same function runs in any process. :func:`execute` hands
+each finished task's rows to ``on_rows`` at once (the runner caches them on the driver), so an
+interrupted sweep keeps what it finished.
 """
 from __future__ import annotations
 
@@ -57,11 +58,11 @@ def _result(frame, settings: dict) -> dict:
 
 
 def run_task(task: dict, train: Interactions, valid: Interactions | None, test: Interactions) -> list[dict]:
-    """Fit (or load) one base model, measure each accelerator chain on it, cache each result.
+    """Fit (or load) one base model and measure each accelerator chain on it: one row per chain.
 
     ``task``: {"model", "params", "model_key", "chains": [[step, ...], ...], "keys": [...],
-    "data", "settings", "cache_dir", "threads", "progress"}. Module-level and data-only, so it
-    runs in any process.
+    "settings", "cache_dir" (fitted models; None: none kept), "threads", "progress"}.
+    Module-level and data-only, so it runs in any process.
     """
     cache, settings = SweepCache(task["cache_dir"]), task["settings"]
     rows = []
@@ -79,51 +80,45 @@ def run_task(task: dict, train: Interactions, valid: Interactions | None, test: 
                             batch_sizes=settings["batch_sizes"], n_requests=settings["n_requests"],
                             warmup=settings["warmup"], seed=settings["latency_seed"],
                             fit_seconds={key: fit_s}, progress=False)
-            row = {"fit_s": fit_s, "accel_fit_s": accel_fit_s, "model_from_cache": from_cache,
-                   **_result(frame, settings)}
-            config = {"model": task["model"], "params": task["params"], "accel": chain}
-            cache.store_result(key, config, task["data"], settings, row)
-            rows.append({"key": key, **row})
+            rows.append({"key": key, "fit_s": fit_s, "accel_fit_s": accel_fit_s,
+                         "model_from_cache": from_cache, **_result(frame, settings)})
     return rows
 
 
 def execute(tasks: list[dict], splits: tuple, backend: str = "serial", n_jobs: int = 2,
-            ray_address: str | None = None, progress: bool | None = None) -> list[dict]:
-    """Every task's rows, run on ``backend`` (see :data:`BACKENDS`), with a bar over finished tasks."""
+            ray_address: str | None = None, progress: bool | None = None, on_rows=None) -> None:
+    """Run every task on ``backend`` (see :data:`BACKENDS`); ``on_rows(rows)`` gets each finished
+    task's rows, in the order they finish. A bar counts the finished tasks."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; use one of {BACKENDS}")
     bar = tqdm(total=len(tasks), desc=f"sweep ({backend})", disable=not show_progress(progress))
+
+    def done(rows):
+        if on_rows is not None:
+            on_rows(rows)
+        bar.update()
     try:
         if backend == "serial" or not tasks:
-            return _serial(tasks, splits, bar)
-        if backend == "process":
-            return _process(tasks, splits, n_jobs, bar)
-        return _ray(tasks, splits, ray_address, n_jobs, bar)
+            for t in tasks:
+                done(run_task(t, *splits))
+        elif backend == "process":
+            _process(tasks, splits, n_jobs, done)
+        else:
+            _ray(tasks, splits, ray_address, n_jobs, done)
     finally:
         bar.close()
 
 
-def _serial(tasks, splits, bar) -> list[dict]:
-    rows = []
-    for t in tasks:
-        rows += run_task(t, *splits)
-        bar.update()
-    return rows
-
-
-def _process(tasks, splits, n_jobs: int, bar) -> list[dict]:
-    rows = []
+def _process(tasks, splits, n_jobs: int, done) -> None:
     with ProcessPoolExecutor(max_workers=n_jobs, mp_context=get_context("spawn")) as pool:
-        for done in as_completed([pool.submit(run_task, t, *splits) for t in tasks]):
-            rows += done.result()
-            bar.update()
-    return rows
+        for future in as_completed([pool.submit(run_task, t, *splits) for t in tasks]):
+            done(future.result())
 
 
-def _ray(tasks, splits, address: str | None, n_jobs: int, bar) -> list[dict]:
+def _ray(tasks, splits, address: str | None, n_jobs: int, done) -> None:
     """On the Ray cluster at ``address`` (``ray.init(address=...)``: "auto", "host:port", or None for
     $RAY_ADDRESS or a new local instance of ``n_jobs`` CPUs); a connection the caller opened is used
-    as it is and left open."""
+    as it is and left open. The splits travel once through the object store."""
     import ray
 
     started = not ray.is_initialized()
@@ -135,12 +130,9 @@ def _ray(tasks, splits, address: str | None, n_jobs: int, bar) -> list[dict]:
         remote = ray.remote(num_cpus=tasks[0]["threads"] or 1)(run_task)   # a CPU per thread it runs
         refs = [ray.put(s) for s in splits]
         pending = [remote.remote(t, *refs) for t in tasks]
-        rows = []
         while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            rows += ray.get(done[0])
-            bar.update()
-        return rows
+            finished, pending = ray.wait(pending, num_returns=1)
+            done(ray.get(finished[0]))
     finally:
         if started:
             ray.shutdown()

@@ -79,6 +79,7 @@ def run_sweep(grid, data="online-retail", split=None, cache_dir: str | os.PathLi
     split:     ``{"method": "random"|"loo"|"temporal", ...}`` for ``recsys_lab.data.split``
                (default random 8:1:1, seed 0), or ready ``(train, [valid,] test)`` splits.
     cache_dir: verified JSON results and ``.npz`` base models (:mod:`.cache`); None: no cache.
+               Results are written by this process; base models by the workers, except on Ray.
     backend:   "process" (local spawn pool of ``n_jobs``), "ray" or "serial".
     ray_address: the Ray cluster for ``backend="ray"`` ("host:port" or "auto"; None: $RAY_ADDRESS,
                else a new local instance of ``n_jobs`` CPUs, stopped at the end). On a cluster its
@@ -122,23 +123,30 @@ def run_sweep(grid, data="online-retail", split=None, cache_dir: str | os.PathLi
         found = cache.load_result(key, dkey)
         if found is not None:
             results[key] = {**found, "cached": True}
+    # fitted models are kept where the workers share the driver's disk: not on a Ray cluster
+    model_cache = None if cache.root is None or backend == "ray" else str(cache.root)
     tasks: dict[str, dict] = {}
     for cfg, key in zip(configs, keys):
         if key in results:
             continue
         mkey = model_key(cfg["model"], cfg["params"], dkey)
         t = tasks.setdefault(mkey, {"model": cfg["model"], "params": cfg["params"], "model_key": mkey,
-                                    "chains": [], "keys": [], "data": dkey, "settings": settings,
-                                    "cache_dir": None if cache.root is None else str(cache.root),
-                                    "threads": threads,
+                                    "chains": [], "keys": [], "settings": settings,
+                                    "cache_dir": model_cache, "threads": threads,
                                     "progress": backend == "serial" and show_progress(progress)})
         t["chains"].append(cfg["accel"])
         t["keys"].append(key)
     if refresh:
         for t in tasks.values():
             cache.forget_model(t["model_key"])
-    for row in execute(list(tasks.values()), splits, backend, n_jobs, ray_address, progress):
-        results[row["key"]] = {**row, "cached": False}
+    config_of = dict(zip(keys, configs))
+
+    def keep(rows):                                  # on the driver, as each task finishes
+        for row in rows:
+            result = {k: v for k, v in row.items() if k != "key"}
+            cache.store_result(row["key"], config_of[row["key"]], dkey, settings, result)
+            results[row["key"]] = {**result, "cached": False}
+    execute(list(tasks.values()), splits, backend, n_jobs, ray_address, progress, on_rows=keep)
     return _frame(configs, keys, results, full.name, settings, pareto_x, threads)
 
 
