@@ -163,8 +163,8 @@ def _frame(configs, keys, results, dataset, settings, pareto_x, threads) -> pd.D
             base.update({f"{prefix}{p}": v for p, v in s["params"].items()})
         metrics = {m: r[m] for m in (*(f"{m}@{k}" for m in ACCURACY), "coverage")}
         for lat in r["latency"]:
-            records.append({**base, **{c: lat[c] for c in LATENCY}, **metrics, "serving_mb": r["serving_mb"], "fit_s": r["fit_s"],
-                            "accel_fit_s": r["accel_fit_s"], "cached": r["cached"],
+            records.append({**base, **{c: lat[c] for c in LATENCY}, **metrics, "serving_mb": r["serving_mb"],
+                            "fit_s": r["fit_s"], "accel_fit_s": r["accel_fit_s"], "cached": r["cached"],
                             "threads": threads or (os.cpu_count() or 1), "cpu": cpu_model(), "key": key})
     df = pd.DataFrame.from_records(records)
     knobs = [c for c in df.columns if c.startswith(("param.", "accel."))]
