@@ -19,11 +19,11 @@ import os
 import time
 from pathlib import Path
 
-from recsys_lab.accel import (ANNIndex, LowRank, Pruned, Quantized, accuracy_table, batching_experiment,
-                              cache_experiment, limit_threads, zipf_requests)
+from recsys_lab.accel import ANNIndex, LowRank, Pruned, Quantized, zipf_requests
 from recsys_lab.data import load_dataset
 from recsys_lab.data.splits import random_split
-from recsys_lab.eval import environment
+from recsys_lab.eval import environment, limit_threads
+from recsys_lab.experiments.accelerators import accuracy_table, batching_experiment, cache_experiment
 from recsys_lab.models import BPRMF, PureSVD
 
 

@@ -1,6 +1,7 @@
 """Sweep wall time: the same grid run serially and on the local process pool (and optionally Ray).
 
     python benchmarks/sweep_backends.py --preset retail --json OUT.json [--ray] [--serial-threads 1]
+    python benchmarks/sweep_backends.py --preset smoke --ray --ray-address HOST:PORT   # a running cluster
 
 No cache (every configuration is fitted and measured in each run). The serial run uses all cores
 for BLAS/torch in one process; the process backend runs ``n_jobs`` configurations at once with
@@ -24,13 +25,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recsys_lab.eval import environment  # noqa: E402
 from recsys_lab.eval.sweep import PRESETS, run_spec  # noqa: E402
+from recsys_lab.fileio import atomic_write  # noqa: E402
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="retail", choices=sorted(PRESETS))
     p.add_argument("--n-jobs", type=int, default=2)
-    p.add_argument("--ray", action="store_true", help="also run on a local Ray instance")
+    p.add_argument("--ray", action="store_true", help="also run on Ray (a local instance unless --ray-address)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="an existing Ray cluster for the ray run (host:port or 'auto'; default: $RAY_ADDRESS, "
+                        "else a local instance of --n-jobs CPUs)")
     p.add_argument("--serial-threads", type=int, default=None, metavar="N")
     p.add_argument("--serial-last", action="store_true", help="run the default serial sweep last")
     p.add_argument("--json", dest="out")
@@ -40,12 +45,13 @@ def main() -> None:
     if args.serial_last:                              # the slowest run last: partial results survive
         backends = backends[1:] + backends[:1]
     out = {"preset": args.preset, "spec": PRESETS[args.preset], "n_jobs": args.n_jobs,
+           "ray_address": args.ray_address,
            "environment": environment(), "runs": {}}
     frames = {}
     for backend in backends:
         load0, t0 = os.getloadavg()[0], time.perf_counter()
         kw = {"backend": "serial", "threads": args.serial_threads} if backend.startswith("serial_") \
-            else {"backend": backend}
+            else {"backend": backend, **({"ray_address": args.ray_address} if backend == "ray" else {})}
         df = run_spec(args.preset, n_jobs=args.n_jobs, cache_dir=None, **kw)
         wall = time.perf_counter() - t0
         frames[backend] = df
@@ -63,7 +69,7 @@ def main() -> None:
             table[f"fit_s_{b}"] = one[b]["fit_s"]
         out["table"] = json.loads(table.reset_index().to_json(orient="records"))
         if args.out:                                  # after every run, so a killed run keeps the rest
-            Path(args.out).write_text(json.dumps(out, indent=1, default=str))
+            atomic_write(args.out, json.dumps(out, indent=1, default=str))
     print(table.round(4).to_string())
 
 

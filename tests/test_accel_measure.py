@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from recsys_lab.accel import Quantized, accuracy_table, batching_experiment, cache_experiment, zipf_requests
+from recsys_lab.accel import Quantized, zipf_requests
+from recsys_lab.experiments.accelerators import accuracy_table, batching_experiment, cache_experiment
 from recsys_lab.eval import evaluate
 from tests.accel_helpers import svd
 from tests.contract import planted_blocks

@@ -1,5 +1,9 @@
-"""The sweep runner: grid expansion, accuracy equal to evaluate(), the on-disk cache, three backends."""
+"""The sweep runner: grid expansion, accuracy equal to evaluate(), the on-disk cache, the backends
+(Ray: tests/test_sweep_ray.py; cache integrity: tests/test_sweep_cache.py)."""
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -127,20 +131,29 @@ def test_process_backend_matches_serial(serial, data):
     par = run_sweep(GRID, data=data, split=SPLIT, cache_dir=None, backend="process", n_jobs=2,
                     evaluation=QUICK)
     pd.testing.assert_frame_equal(par[ACCURACY], df[ACCURACY])
-    assert (par["threads"] == 1).all() and not par["cached"].any()
+    assert (par["threads"] == max(1, (os.cpu_count() or 1) // 2)).all() and not par["cached"].any()
 
 
-def test_ray_backend_on_a_local_instance(serial, data):
-    ray = pytest.importorskip("ray")
-    df, _ = serial
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        out = run_sweep(GRID, data=data, split=SPLIT, cache_dir=None, backend="ray", n_jobs=2,
-                        evaluation=QUICK)
-        assert ray.is_initialized(), "a cluster the caller started is left running"
-    finally:
-        ray.shutdown()
-    pd.testing.assert_frame_equal(out[ACCURACY], df[ACCURACY])
+def test_progress_bars_cover_the_tasks(data, capsys):
+    run_sweep(GRID[:2], data=data, split=SPLIT, cache_dir=None, backend="serial", evaluation=QUICK,
+              progress=True)
+    err = capsys.readouterr().err
+    assert "sweep (serial)" in err and "3/3" in err, err[-500:]
+
+
+@pytest.mark.parametrize("code", [
+    # the accelerators use eval's latency harness, never the sweep (nor the experiments above them)
+    "import recsys_lab.accel; bad = [m for m in sys.modules if m.startswith(('recsys_lab.eval.sweep', "
+    "'recsys_lab.experiments'))]",
+    # eval, compare and the sweep load no accelerator until a grid is resolved
+    "import recsys_lab.eval, recsys_lab.eval.sweep; from recsys_lab.eval import compare, run_sweep; "
+    "bad = [m for m in sys.modules if m.startswith('recsys_lab.accel')]",
+], ids=["accel", "eval"])
+def test_import_layers(code):
+    out = subprocess.run([sys.executable, "-c", f"import sys; {code}; print(bad)"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_preset_spec_runs(tmp_path):

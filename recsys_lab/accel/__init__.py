@@ -15,12 +15,10 @@ from .batching import Batched, batch_curve, poisson_arrivals, summarize_serving
 from .cache import Cached, zipf_requests
 from .compile import Compiled
 from .distill import Distilled
-from .measure import accuracy_table, batching_experiment, cache_experiment, limit_threads
 from .prune import LowRank, Pruned
 from .quantize import Quantized, dequantize_rows, quantize_rows
 
 __all__ = ["Wrapper", "TableWrapper", "embedding_bytes", "ANNIndex", "build_index", "overlap_at_k",
            "Quantized", "quantize_rows", "dequantize_rows", "Pruned", "LowRank", "Cached",
            "zipf_requests", "Batched", "batch_curve", "poisson_arrivals", "summarize_serving",
-           "Compiled", "Distilled", "accuracy_table", "cache_experiment", "batching_experiment",
-           "limit_threads"]
+           "Compiled", "Distilled"]
