@@ -87,20 +87,6 @@ def latency_summary(ms, prefix: str = "") -> dict:
             f"{prefix}mean_ms": float(ms.mean())}
 
 
-def latency_summary(ms, prefix: str = "") -> dict:
-    """p50/p95/p99 (numpy's linear-interpolated percentiles) and mean of per-request milliseconds.
-
-    The one percentile helper of the package: ``latency_summary(ms, "cached_")`` gives
-    ``cached_p50_ms``, ``cached_p95_ms``, ``cached_p99_ms``, ``cached_mean_ms``.
-    """
-    ms = np.asarray(ms, dtype=np.float64).ravel()
-    if ms.size == 0:
-        raise ValueError("no timings to summarise (an empty list of milliseconds)")
-    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-    return {f"{prefix}p50_ms": float(p50), f"{prefix}p95_ms": float(p95), f"{prefix}p99_ms": float(p99),
-            f"{prefix}mean_ms": float(ms.mean())}
-
-
 def time_calls(fn, args_list, warmup: int = 5) -> np.ndarray:
     """Milliseconds of ``fn(*args)`` for each args in ``args_list``, after ``warmup`` untimed calls."""
     for a in args_list[:warmup]:
