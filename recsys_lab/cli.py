@@ -7,14 +7,16 @@
 
 Exit codes: 0 success; 1 at least one notebook failed (each named with its cell and error on
 stderr; the other notebooks still ran); 2 bad usage: unknown option, profile, notebook or
-parameter name (nothing was run or written).
+parameter name, or an output directory that cannot be written (nothing was run or written);
+130 interrupted by SIGINT or SIGTERM (one line says which reports were kept; the index lists
+exactly the pages on disk).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reports", help="execute the notebooks into offline HTML reports",
         description="Execute notebooks/NN_*.ipynb with papermill and export self-contained HTML, "
                     "index.html and summary.md into the output directory.",
-        epilog="exit codes: 0 all notebooks ok, 1 a notebook failed, 2 bad usage")
+        epilog="exit codes: 0 all notebooks ok, 1 a notebook failed, 2 bad usage (nothing ran), "
+               "130 interrupted (the reports finished before the signal are kept)")
     rep.add_argument("--profile", choices=PROFILES, default="quick",
                      help="PROFILE parameter of every notebook (default: %(default)s)")
     rep.add_argument("--only", nargs="+", action="extend", metavar="NAME",
@@ -73,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _reports(args, parser) -> int:
-    from .reports import ReportError, default_jobs, parse_value, run_reports
+    from .reports import (ReportError, ReportsInterrupted, default_jobs, parse_value,
+                          run_reports)
 
     params = {k: parse_value(v) for k, v in args.parameter}
     try:
@@ -82,6 +86,13 @@ def _reports(args, parser) -> int:
                               jobs=default_jobs() if args.jobs is None else args.jobs)
     except ReportError as e:
         parser.exit(EXIT_USAGE, f"{parser.prog} reports: error: {e}\n")
+    except ReportsInterrupted as e:
+        print(f"{parser.prog} reports: {e.line()}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # before the run started or after it ended: nothing half-written
+        print(f"{parser.prog} reports: interrupted outside the run; no report was changed",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     failed = [r for r in results if not r.ok]
     print(f"{len(results) - len(failed)} of {len(results)} reports ok -> {args.output}/index.html")
     if failed:

@@ -9,12 +9,13 @@ state, and writes the source back atomically. nbval then compares those outputs 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 import nbformat
+
+from .fileio import atomic_write
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
@@ -44,11 +45,7 @@ def strip(nb, executed=None):
 
 
 def write_atomic(nb, path: Path):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".ipynb.tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        nbformat.write(nb, f)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    atomic_write(path, nbformat.writes(nb) + "\n")
 
 
 def refresh(path: Path) -> None:

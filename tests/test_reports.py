@@ -10,8 +10,8 @@ import nbformat
 import pytest
 
 from recsys_lab import cli
-from recsys_lab.reports import (RECORD_MIME, ReportError, atomic_write, math_to_mathml,
-                                parse_value, read_records, run_reports)
+from recsys_lab.reports import (RECORD_MIME, ReportError, math_to_mathml, parse_value,
+                                read_records, run_reports)
 
 GOOD_PARAMS = 'PROFILE = "quick"\nINTERACTIVE = False\nN = 3'
 GOOD_PLOT = ("import plotly.graph_objects as go\n"
@@ -97,10 +97,13 @@ def test_failure_recorded_and_previous_report_kept(run):
 
 
 @pytest.mark.slow
-def test_dead_kernel_recorded_and_run_continues(run):
+def test_dead_kernel_names_notebook_and_cell_and_run_continues(run):
     res = run.results["02_dies"]
-    assert res.status == "failed" and res.error["cell"] is None
-    assert res.error["ename"] == "DeadKernelError"
+    source = nbformat.read(str(run.nbs / "02_dies.ipynb"), as_version=4)
+    assert res.status == "failed" and res.error["ename"] == "DeadKernelError"
+    assert res.error["cell"] == 2 and "os._exit(1)" in source.cells[2].source
+    assert res.describe().startswith("02_dies: failed") and "at cell 2" in res.describe()
+    assert "kernel of 02_dies died while running cell 2" in res.error["evalue"]
     assert not (run.out / "02_dies.html").exists()
     assert run.results["03_after"].ok and run.results["03_after"].records == {"after": 4}
     assert list(run.results) == ["00_good", "01_bad", "02_dies", "03_after"]
@@ -158,22 +161,6 @@ def test_unknown_notebook_and_profile(tmp_path, make_notebook):
     with pytest.raises(ReportError, match="notebooks directory not found"):
         run_reports(tmp_path / "missing", tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
-
-
-def test_atomic_write_replaces_or_leaves_original(tmp_path, monkeypatch):
-    target = tmp_path / "a.html"
-    atomic_write(target, "old")
-    atomic_write(target, b"new")
-    assert target.read_text() == "new"
-
-    def boom(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write(target, "newer")
-    assert target.read_text() == "new"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html"]
 
 
 def test_read_records_merges_in_cell_order(tmp_path):
