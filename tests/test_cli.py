@@ -66,3 +66,50 @@ def test_datasets_lists_registry(capsys):
     out = capsys.readouterr().out
     for name in data.list_datasets():
         assert str(name) in out
+
+
+# ---- the output directory is checked before any notebook runs (issue 14) -------------------------
+
+RAN = "open('ran', 'w').close()"  # cwd is the notebooks folder: a marker that the notebook ran
+
+
+def assert_usage_error_before_running(p, nb_dir, *messages):
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr
+    for m in messages:
+        assert m in p.stderr, p.stderr
+    assert not (nb_dir / "ran").exists(), "a notebook ran before the output was checked"
+
+
+def test_output_that_is_a_file_is_usage_error(tmp_path, make_notebook):
+    make_notebook(tmp_path / "nb" / "00_a.ipynb", RAN)
+    target = tmp_path / "reports.txt"
+    target.write_text("not a directory")
+    p = recsys_lab("reports", "--notebooks", tmp_path / "nb", "--output", target)
+    assert_usage_error_before_running(p, tmp_path / "nb", f"output {target} is a file")
+    assert target.read_text() == "not a directory"
+    p = recsys_lab("reports", "--notebooks", tmp_path / "nb", "--output", target / "sub")
+    assert_usage_error_before_running(p, tmp_path / "nb", "cannot create the output directory",
+                                      "Not a directory")
+
+
+def test_read_only_output_is_usage_error(tmp_path, make_notebook):
+    """A read-only mount (a private mount namespace, so no root is needed and nothing leaks)."""
+    make_notebook(tmp_path / "nb" / "00_a.ipynb", RAN)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    probe = subprocess.run(["unshare", "-r", "-m", "sh", "-c", f"mount -t tmpfs -o ro tmpfs {ro}"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"no private read-only mount here: {probe.stderr.strip()}")
+    cmd = (f"mount -t tmpfs -o ro tmpfs {ro} && exec {sys.executable} -m recsys_lab reports "
+           f"--notebooks {tmp_path / 'nb'} --output {ro / 'reports'}")
+    p = subprocess.run(["unshare", "-r", "-m", "sh", "-c", cmd], capture_output=True, text=True,
+                       timeout=120)
+    assert_usage_error_before_running(p, tmp_path / "nb", "cannot create the output directory",
+                                      "Read-only file system")
+    cmd = cmd.replace(f"--output {ro / 'reports'}", f"--output {ro}")
+    p = subprocess.run(["unshare", "-r", "-m", "sh", "-c", cmd], capture_output=True, text=True,
+                       timeout=120)
+    assert_usage_error_before_running(p, tmp_path / "nb", f"the output directory {ro} is not "
+                                      "writable", "Read-only file system")
