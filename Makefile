@@ -21,8 +21,16 @@ reports: setup
 test: setup
 	$(PY) -m pytest
 
+# JupyterLab bound to 127.0.0.1 with a token (fresh each time, shown in the URL it prints);
+# --allow-root only when run as root (the usual case in containers). Override: LAB_PORT=8899,
+# LAB_TOKEN=..., LAB_ARGS="--no-browser".
+LAB_PORT  ?= 8888
+LAB_TOKEN ?= $(shell $(PYTHON) -c "import secrets; print(secrets.token_hex(24))")
+LAB_ARGS  ?=
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
+		--ServerApp.port=$(LAB_PORT) --IdentityProvider.token=$(LAB_TOKEN) \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,11 +1,14 @@
-"""JupyterLab starts headless, serves /lab, and its kernel imports recsys_lab."""
+"""`make lab` starts JupyterLab headless (as root too), on 127.0.0.1 with a token, serves /lab,
+and its kernel imports recsys_lab."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -74,22 +77,38 @@ def execute(ws, code: str, timeout=60.0) -> tuple[str, dict]:
     return "".join(stdout), reply
 
 
+def listening_addresses(pid: int, port: int) -> set[str]:
+    """IP addresses the process tree of ``pid`` listens on at ``port``."""
+    import psutil
+
+    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    return {c.laddr.ip for p in procs for c in p.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+
+
 @pytest.mark.slow
-def test_lab_serves_and_kernel_imports_package(tmp_path):
+def test_make_lab_serves_and_kernel_imports_package(tmp_path):
+    """``make lab`` itself (as root here, the container case: it must add --allow-root)."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
     port, token = free_port(), uuid.uuid4().hex
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    # -o setup: use the installed environment as it is (no pip run from a test)
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1",
-         "--port", str(port), f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={REPO / 'notebooks'}", "--ServerApp.port_retries=0",
-         f"--ServerApp.allow_root={os.geteuid() == 0}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "w"))
+        ["make", "--no-print-directory", "-o", "setup", "lab", f"LAB_PORT={port}",
+         f"LAB_TOKEN={token}", "LAB_ARGS=--no-browser --ServerApp.port_retries=0"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "w"),
+        start_new_session=True)
     kernel_id = None
     try:
         wait_ready(f"{base}/lab?token={token}", token, server)
         status, page = http("GET", f"{base}/lab?token={token}", token)
         assert status == 200 and b"JupyterLab" in page
+        assert listening_addresses(server.pid, port) == {"127.0.0.1"}  # loopback only
+        with pytest.raises(urllib.error.HTTPError) as denied:  # and nothing without the token
+            urllib.request.urlopen(f"{base}/api/kernels", timeout=10)
+        assert denied.value.code == 403
 
         status, kernel = http("POST", f"{base}/api/kernels", token, {"name": "python3"})
         assert status == 201 and kernel["name"] == "python3"
@@ -112,9 +131,10 @@ def test_lab_serves_and_kernel_imports_package(tmp_path):
                 assert http("DELETE", f"{base}/api/kernels/{kernel_id}", token)[0] == 204
             except Exception:  # the server is stopped below anyway
                 pass
-        server.terminate()
+        with contextlib.suppress(ProcessLookupError):  # make and the jupyter server it started
+            os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
             server.wait()
