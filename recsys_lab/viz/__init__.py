@@ -1,4 +1,7 @@
 """Plotly figure builders (tidy DataFrames in, figures out)."""
-from .figures import latency_accuracy, latency_percentiles, metrics_by_k, popularity_long_tail
+from .checks import axis_problems
+from .figures import (budget_line, latency_accuracy, latency_percentiles, metrics_by_k,
+                      popularity_long_tail)
 
-__all__ = ["latency_accuracy", "latency_percentiles", "metrics_by_k", "popularity_long_tail"]
+__all__ = ["axis_problems", "budget_line", "latency_accuracy", "latency_percentiles",
+           "metrics_by_k", "popularity_long_tail"]

@@ -54,8 +54,9 @@ def latency_percentiles(rows: pd.DataFrame, label: str = "model") -> go.Figure:
 
 def latency_accuracy(df: pd.DataFrame, x: str = "p99_ms", y: str = "ndcg", label: str = "model",
                      front: pd.Series | np.ndarray | None = None, log_x: bool = True,
-                     title: str = "latency vs accuracy") -> go.Figure:
-    """Scatter of accuracy against latency; points on the Pareto front (boolean mask) highlighted."""
+                     title: str = "latency vs accuracy", label_front: bool = True) -> go.Figure:
+    """Scatter of accuracy against latency; points on the Pareto front (boolean mask) highlighted
+    and, with ``label_front``, labelled on the chart (static reports have no hover)."""
     fig = go.Figure()
     on = np.zeros(len(df), bool) if front is None else np.asarray(front, bool)
     hover = df[label].astype(str) if label in df else None
@@ -63,10 +64,38 @@ def latency_accuracy(df: pd.DataFrame, x: str = "p99_ms", y: str = "ndcg", label
                              text=None if hover is None else hover[~on], marker=dict(size=9, opacity=0.6)))
     if on.any():
         f = df[on].sort_values(x)
-        fig.add_trace(go.Scatter(x=f[x], y=f[y], mode="lines+markers", name="Pareto front",
-                                 text=None if hover is None else f[label].astype(str),
+        names = None if hover is None else f[label].astype(str)
+        show = label_front and names is not None
+        fig.add_trace(go.Scatter(x=f[x], y=f[y], mode="lines+markers+text" if show else "lines+markers",
+                                 name="Pareto front", text=names, hovertext=names,
+                                 # alternate above/below so neighbouring labels do not overlap
+                                 textposition=["top left" if i % 2 else "bottom right"
+                                               for i in range(len(f))],
+                                 textfont=dict(size=10), cliponaxis=False,
                                  marker=dict(size=11, symbol="diamond"), line=dict(dash="dot")))
     fig.update_layout(template=TEMPLATE, title=title, xaxis_title=x, yaxis_title=y, height=420)
     if log_x:
         fig.update_xaxes(type="log")
+    return fig
+
+
+def budget_line(fig: go.Figure, y: float, text: str = "budget", log_y: bool = False,
+                row: int | None = None, col: int | None = None) -> go.Figure:
+    """A dashed horizontal line at ``y`` (e.g. a latency budget) with its label at the right.
+
+    On a log axis plotly places annotations at log10 of the value (shapes at the value), so
+    ``fig.add_hline(y, annotation_text=...)`` there puts the label at 10^y and stretches the
+    axis to it: the label is added here with the position the axis type needs.
+    """
+    if row is None:
+        fig.add_hline(y=y, line=dict(color="red", dash="dash"))
+        xref, yref = "paper", "y"
+    else:
+        fig.add_hline(y=y, line=dict(color="red", dash="dash"), row=row, col=col)
+        sub = fig.get_subplot(row, col)  # e.g. xaxis2 / yaxis2 -> "x2 domain" / "y2"
+        xref = sub.xaxis.plotly_name.replace("axis", "") + " domain"
+        yref = sub.yaxis.plotly_name.replace("axis", "")
+    fig.add_annotation(x=1, xref=xref, xanchor="right", y=float(np.log10(y) if log_y else y),
+                       yref=yref, yanchor="bottom", text=text, showarrow=False,
+                       font=dict(color="red"))
     return fig
