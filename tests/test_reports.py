@@ -194,3 +194,43 @@ def test_math_to_mathml_converts_math_only():
     assert l2m.convert("\\frac{a}{b}", display="block") in html
     assert html.count("<math") == 2
     assert math_to_mathml("a *b* $\\badmacro{$ c") == "a *b* $\\badmacro{$ c"  # left as source
+
+
+def test_stale_staging_removed_live_one_kept(tmp_path):
+    import fcntl
+
+    from recsys_lab.reports.runner import remove_stale_staging, staging_dir
+
+    dead = tmp_path / ".recsys-lab-staging-dead"
+    dead.mkdir()
+    (dead / ".lock").touch()
+    (dead / "00_a.html").write_text("half a run")
+    with staging_dir(tmp_path) as live:  # this run holds its lock
+        assert remove_stale_staging(tmp_path) == [dead]
+        assert live.exists() and not dead.exists()
+        with open(live / ".lock", "rb") as f, pytest.raises(BlockingIOError):
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    assert not live.exists()
+
+
+def test_reconcile_repairs_an_index_cut_short_by_sigkill(tmp_path):
+    """SIGKILL between a page's rename and the manifest's: the next run's index tells the truth."""
+    from recsys_lab.reports.index import reconcile, sha256_of
+
+    v4 = nbformat.v4
+    (tmp_path / "00_a.html").write_text("page of the run before")
+    (tmp_path / "01_b.html").write_text("page of b")
+    entries = {"00_a": {"status": "failed", "html": "00_a.html", "seconds": 1.0,
+                        "html_sha256": sha256_of(tmp_path / "00_a.html"), "records": {}},
+               "01_b": {"status": "ok", "html": "01_b.html", "seconds": 1.0, "records": {}},
+               "02_c": {"status": "ok", "html": "02_c.html", "seconds": 1.0,
+                        "html_sha256": "0" * 64, "records": {"x": 1}}}
+    # the killed run had committed a new 00_a (page and executed notebook), not its manifest
+    (tmp_path / "00_a.html").write_text("new page")
+    nbformat.write(v4.new_notebook(cells=[v4.new_code_cell("", outputs=[v4.new_output(
+        "display_data", data={RECORD_MIME: {"ndcg": 0.3}})])]), str(tmp_path / "00_a.ipynb"))
+    fixed = reconcile(entries, tmp_path)
+    assert fixed["00_a"]["status"] == "ok" and fixed["00_a"]["records"] == {"ndcg": 0.3}
+    assert fixed["00_a"]["html_sha256"] == sha256_of(tmp_path / "00_a.html")
+    assert fixed["01_b"]["html_sha256"] == sha256_of(tmp_path / "01_b.html")  # filled in
+    assert fixed["02_c"]["html"] is None  # its page is gone: no link to nothing

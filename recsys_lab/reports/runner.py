@@ -229,7 +229,8 @@ def run_reports(notebooks_dir="notebooks", output="reports", profile="quick", on
     order = sorted(chosen, key=lambda p: -last.get(p.stem, 0.0)) if jobs > 1 else chosen
     env = {**os.environ, **KERNEL_ENV, **(thread_env(jobs) if jobs > 1 else {})}
     results: list[ReportResult] = []
-    with staging_dir(output) as staging, StopSignals() as stop:
+    # signals stay deferred until the staging folder is gone: a second Ctrl-C cannot cut the end
+    with StopSignals() as stop, staging_dir(output) as staging:
         pending, running = list(order), {}
         try:
             while (pending or running) and not stop.signum:
