@@ -61,6 +61,8 @@ def test_refresh_keeps_other_notebooks_and_hand_set_tolerances(tmp_path):
     got = expected.load(path)
     assert list(got) == ["00_a", "01_b"] and got["01_b"] == {"ndcg": {"value": 0.2, "tol": 0.002}}
     assert got["00_a"]["ndcg"] == {"value": 0.04, "tol": 0.01}
+    expected.refresh(path, "01_b", {"ndcg": 0.3})  # a default tolerance follows the new value
+    assert expected.load(path)["01_b"]["ndcg"] == {"value": 0.3, "tol": 0.003}
     assert path.read_text().count("\n") > len(got["00_a"]) + len(got["01_b"])  # a key per line
 
 
