@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PROFILE ?= full
 
-.PHONY: setup reports test lab bench clean
+.PHONY: setup reports test lab bench clean peers
 
 setup: $(STAMP)
 
@@ -31,6 +31,18 @@ lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
 		--ServerApp.port=$(LAB_PORT) --IdentityProvider.token=$(LAB_TOKEN) \
 		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+# RecBole 1.2.1 and cornac for benchmarks/peers.py, in their own venv (never in .venv). ray 2.6,
+# RecBole's tuning dependency, imports only with setuptools < 81; the other shims are applied at
+# run time by benchmarks/peers/compat.py.
+PEERS := .venv-peers
+peers: $(PEERS)/.installed-stamp
+
+$(PEERS)/.installed-stamp: constraints-cpu.txt
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS)/bin/python -m pip install --quiet -c constraints-cpu.txt recbole==1.2.1 cornac==3.0.1 torch 'setuptools<81'
+	touch $@
 
 clean:
 	rm -rf $(VENV) build *.egg-info
