@@ -30,8 +30,8 @@ TRAINING = dict(epochs=300, train_batch_size=2048, learner="adam", learning_rate
 # our name -> (RecBole model, its hyper-parameters: RecBole's defaults unless said otherwise)
 MODELS = {
     "pop": ("Pop", {}),
-    # one batch per epoch: Pop's item_cnt[item] += 1 then counts every interaction (see peers.py)
-    "pop_one_batch": ("Pop", {"train_batch_size": 100_000}),
+    # batches of 1: Pop's item_cnt[item] += 1 then counts every interaction (see peers.py NOTES)
+    "pop_batch_1": ("Pop", {"train_batch_size": 1}),
     "itemknn": ("ItemKNN", {"k": 100, "shrink": 0.0}),
     "itemknn_k250": ("ItemKNN", {"k": 250, "shrink": 1.2}),        # the published ML-1M row's config
     "ease": ("EASE", {"reg_weight": 250.0}),
