@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 peers = pytest.importorskip("peers")
 
-from recsys_lab.data import find_movielens  # noqa: E402
+from recsys_lab.data import find_movielens, k_core, random_split, synthetic_shop  # noqa: E402
 
 
 def pairs(data) -> set[tuple[int, int]]:
@@ -36,47 +36,39 @@ def assert_round_trip(folder, dataset, parts: dict):
 
 
 @pytest.fixture(scope="module")
-def ml_dir(tmp_path_factory):
-    """A GroupLens u.data: 60 users x 40 items, ratings 1-5, 20-35 events per user (raw ids from 1)."""
-    rng = np.random.default_rng(0)
-    rows = [(u, i, int(rng.integers(1, 6)), int(rng.integers(0, 10**6)))
-            for u in range(1, 61) for i in rng.choice(np.arange(1, 41), int(rng.integers(20, 36)), replace=False)]
-    d = tmp_path_factory.mktemp("ml")
-    (d / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows))
-    return d
-
-
-def protocol_parts(folder) -> dict:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)                   # not the official u.data
-        train, valid, test, _ = peers.protocol_splits(str(folder), peers.SEED, **peers.PROTOCOLS["recbole"])
+def toy_parts() -> dict:
+    """A seeded synthetic shop (string raw ids, repeated events), 5-core, split 8:1:1 per user."""
+    data = synthetic_shop(n_users=80, n_items=40, n_events=2000, seed=0)
+    data = replace(data, user_ids=np.array([f"c{u:03d}" for u in data.user_ids]),
+                   item_ids=np.array([f"sku-{i}" for i in data.item_ids]))
+    train, valid, test = random_split(k_core(data, 5, 5), (0.8, 0.1, 0.1), seed=peers.SEED)
     return dict(zip(peers.PARTS, (train, valid, test)))
 
 
-def test_atomic_export_round_trips_the_protocol_split(ml_dir, tmp_path):
-    parts = protocol_parts(ml_dir)
+def test_atomic_export_round_trips_a_split(toy_parts, tmp_path):
+    parts = toy_parts
     assert all(len(p) for p in parts.values())
     out = peers.export_atomic(parts, tmp_path, "toy")
     assert out == tmp_path / "toy"
     assert_round_trip(tmp_path, "toy", parts)
-    # tokens are the raw ids: the first user's training rows name its raw id and its raw items
+    # tokens are the raw ids: the first row names the first user's raw id and its first raw item
     train = parts["train"]
     first = np.lexsort((train.item, train.user))[0]
     row = (tmp_path / "toy" / "toy.train.inter").read_text().splitlines()[1]
     assert row == f"{train.user_ids[train.user[first]]}\t{train.item_ids[train.item[first]]}"
 
 
-def test_read_atomic_names_an_unknown_token(ml_dir, tmp_path):
-    parts = protocol_parts(ml_dir)
+def test_read_atomic_names_an_unknown_token(toy_parts, tmp_path):
+    parts = toy_parts
     peers.export_atomic(parts, tmp_path, "toy")
     with open(tmp_path / "toy" / "toy.valid.inter", "a") as f:
-        f.write("99999\t1\n")
-    with pytest.raises(KeyError, match="99999"):
+        f.write("c999\tsku-1\n")
+    with pytest.raises(KeyError, match="c999"):
         peers.read_atomic(tmp_path, "toy", parts["train"])
 
 
-def test_export_refuses_parts_of_different_id_spaces(ml_dir, tmp_path):
-    parts = protocol_parts(ml_dir)
+def test_export_refuses_parts_of_different_id_spaces(toy_parts, tmp_path):
+    parts = toy_parts
     other = parts["test"].subset(slice(None))
     other.item_ids = other.item_ids[:-1]
     with pytest.raises(ValueError, match="id space"):
@@ -87,7 +79,8 @@ def test_ml100k_export_round_trips_exactly(tmp_path):
     folder = find_movielens("ml-100k")
     if folder is None:
         pytest.skip("ml-100k not found (../shared/data/ml-100k or $RECSYS_LAB_ML100K)")
-    parts = protocol_parts(folder)
+    train, valid, test, _ = peers.protocol_splits(str(folder), peers.SEED, **peers.PROTOCOLS["recbole"])
+    parts = dict(zip(peers.PARTS, (train, valid, test)))
     assert (parts["train"].n_users, parts["train"].n_items) == (939, 1016)
     assert sum(len(p) for p in parts.values()) == 80_393
     peers.export_atomic(parts, tmp_path, "ml-100k-peers")
