@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -142,22 +141,15 @@ def early_stopping(step, score, snapshot, max_epochs: int, patience: int) -> dic
 
 
 # ---- recsys_lab and implicit, in this process ---------------------------------------------------
-def knn_options(**wanted) -> dict:
-    """The ItemKNN options among ``wanted`` that our ItemKNN has (``neighbourhood``,
-    ``shrink_form`` arrive with issue 10 item 2); the JSON's params say which were used."""
-    have = {f.name for f in fields(ItemKNN)}
-    return {k: v for k, v in wanted.items() if k in have}
-
-
 def our_models() -> dict:
     """RecBole's defaults, with our names (see the module docstring)."""
     learned = dict(embedding_size=64, learning_rate=1e-3, batch_size=2048, epochs=MAX_EPOCHS,
                    patience=PATIENCE, seed=SEED, num_threads=1)
-    recbole_knn = dict(neighbourhood="target", shrink_form="recbole")
+    recbole_knn = dict(similarity="cosine", neighbourhood="target", shrink_form="recbole")
     return {"pop": lambda: Popularity(),
-            "itemknn": lambda: ItemKNN(similarity="cosine", k=100, shrink=0.0, **knn_options(**recbole_knn)),
-            "itemknn_k250": lambda: ItemKNN(similarity="cosine", k=250, shrink=1.2, **knn_options(**recbole_knn)),
-            "itemknn_source": lambda: ItemKNN(similarity="cosine", k=100, **knn_options(neighbourhood="source")),
+            "itemknn": lambda: ItemKNN(k=100, shrink=0.0, **recbole_knn),
+            "itemknn_k250": lambda: ItemKNN(k=250, shrink=1.2, **recbole_knn),
+            "itemknn_source": lambda: ItemKNN(similarity="cosine", k=100, neighbourhood="source"),
             "ease": lambda: EASE(reg=250.0),
             "bpr": lambda: BPRMF(reg=0.0, n_negatives=1, **learned),      # RecBole's BPR: no L2
             "lightgcn": lambda: LightGCN(n_layers=2, reg=1e-5, **learned)}
