@@ -15,6 +15,10 @@ restores exactly what the old library provided and nothing more:
   ``pkg_resources`` (setuptools < 81): the runner never imports ``recbole.quick_start`` (the one
   module that imports ray), and ``make peers`` pins setuptools < 81 for anyone who does.
 - One torch thread: on 2 busy cores BPR runs about 10x slower with torch's default pool.
+
+Not patched: under pandas 3 (copy-on-write) RecBole's ``_fill_nan`` (``feat[field].fillna(...,
+inplace=True)``) warns and fills nothing; the exported files have no missing values, and
+``peers.py`` checks that they read back as exactly the split.
 """
 from __future__ import annotations
 
