@@ -45,4 +45,4 @@ $(PEERS)/.installed-stamp: constraints-cpu.txt
 	touch $@
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-peers build *.egg-info
