@@ -21,7 +21,6 @@ so queueing delay shows when the service cannot keep up with the arrival rate. A
 from __future__ import annotations
 
 import copy
-import inspect
 import time
 
 import numpy as np
@@ -29,6 +28,7 @@ import pandas as pd
 
 from .data.interactions import Interactions
 from .data.splits import temporal_split
+from .models.arguments import check_k
 
 REFRESH = ("event", "session", "never")
 
@@ -84,30 +84,9 @@ def poisson_schedule(n: int, rate: float | None, seed: int = 0) -> np.ndarray:
     return np.cumsum(np.random.default_rng(seed).exponential(1e3 / rate, size=n))
 
 
-def _find_cache(model):
-    """The first object in a wrapper chain with cache counters (``Cached``), or None."""
-    m = model
-    while m is not None:
-        if callable(getattr(m, "stats", None)) and hasattr(m, "results"):
-            return m
-        m = getattr(m, "model", None)
-    return None
-
-
-def _apply(model, user: int, item: int, timestamp: int | None) -> None:
-    """Fold one event into the model's state: its own ``update`` when it has one (accelerators,
-    sequential models), else the seen set grows (what item-item models such as EASE score from)."""
-    update = getattr(model, "update", None)
-    if callable(update):
-        if "timestamp" in inspect.signature(update).parameters:
-            update(user, item, timestamp=timestamp)
-        else:
-            update(user, item)
-        return
-    from .accel.base import csr_insert
-    model.seen_ = csr_insert(model.seen_.tocsr(), user, item)
-    if callable(getattr(model, "update_users", None)):
-        model.update_users(np.array([user]))
+def _cache_hits(model) -> float:
+    """Result-cache hits so far of a chain (``stats()["results_hits"]``; NaN without a cache)."""
+    return model.stats().get("results_hits", np.nan)
 
 
 def simulate(model, stream: Interactions, k: int = 10, budget_ms: float = 50.0,
@@ -137,13 +116,11 @@ def simulate(model, stream: Interactions, k: int = 10, budget_ms: float = 50.0,
                          f"model's {model.n_users_}x{model.n_items_}; split one data set")
     if len(stream) == 0:
         raise ValueError("the stream has no events")
-    if not 0 < int(k) <= model.n_items_:
-        raise ValueError(f"k must be in 1..{model.n_items_} (the catalog), got {k}")
+    k = check_k(k, model.n_items_)
     poisson_schedule(0, rate)                          # validates rate
     if stream.timestamp is not None and (np.diff(stream.timestamp) < 0).any():
         raise ValueError("the stream is not in time order; build it with shopping_stream()")
     model = copy.deepcopy(model) if copy_model else model
-    cache = _find_cache(model)
     n = len(stream)
     users, items = stream.user.astype(np.int64), stream.item.astype(np.int64)
     sessions = stream.session if stream.session is not None else np.arange(n)
@@ -168,22 +145,19 @@ def simulate(model, stream: Interactions, k: int = 10, budget_ms: float = 50.0,
                 todo = pending.pop(u, [])
             open_session[u] = sessions[t]
             pending.setdefault(u, []).append((u, i, ts))
+        hits0 = _cache_hits(model)                       # counters read outside the timed calls
         t0 = time.perf_counter_ns()
-        for event in todo:
-            _apply(model, *event)
+        for u_, i_, ts_ in todo:
+            model.update(u_, i_, timestamp=ts_)
         t1 = time.perf_counter_ns() if todo else t0
-        hits0 = cache.results.hits if cache is not None else 0
         top = model.recommend(np.array([u]), k=k, filter_seen=filter_seen)[0][0]
         t2 = time.perf_counter_ns()
-        if cache is not None:
-            cache_hit[t] = float(cache.results.hits > hits0)
+        cache_hit[t] = float(_cache_hits(model) > hits0) if not np.isnan(hits0) else np.nan
         upd_ms[t], rec_ms[t] = (t1 - t0) / 1e6, (t2 - t1) / 1e6
         if nxt[t] >= 0:
             pos = np.flatnonzero(top == nxt[t])
             rank[t] = pos[0] + 1 if len(pos) else 0
-            seen = model.seen_
-            row = seen.indices[seen.indptr[u]:seen.indptr[u + 1]]
-            repeat[t] = bool(np.isin(nxt[t], row))
+            repeat[t] = model.seen_set_.contains(u, int(nxt[t]))
         if keep_lists:
             shown.append(tuple(int(x) for x in top))
     wall = time.perf_counter() - wall

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from recsys_lab.models.base import Recommender
+from recsys_lab.models.capabilities import EmbeddingModel
 from recsys_lab.models.sampling import NegativeSampler, positive_pairs, triplet_batches
 from recsys_lab.models.svd import PureSVD
 from recsys_lab.models.torch_base import TorchRecommender
@@ -58,7 +59,7 @@ def tiny_mlp() -> TinyMLP:
 
 
 @dataclass(eq=False)
-class RandomVectors(Recommender):
+class RandomVectors(Recommender, EmbeddingModel):
     """Gaussian user and item tables (continuous: no ties), score = U V^T: a reference-friendly
     embedding model whose tables the tests know exactly."""
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from recsys_lab.accel import ANNIndex, Cached, Quantized, zipf_requests
-from recsys_lab.accel.base import csr_insert
+from recsys_lab.models.seen import csr_insert
 from tests.accel_helpers import svd
 from tests.contract import planted_blocks
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from recsys_lab.accel import LowRank, Pruned, Quantized, embedding_bytes
-from recsys_lab.accel.base import module_bytes
+from recsys_lab.accel.tables import module_bytes
 from recsys_lab.models.base import Popularity
 from tests.accel_helpers import RandomVectors, random_interactions, svd, tiny_mlp
 from tests.contract import planted_blocks

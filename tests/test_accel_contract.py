@@ -106,5 +106,5 @@ def test_wrappers_reject_bad_knobs_and_models():
         Pruned(sparsity=1.0)
     with pytest.raises(ValueError, match="capacity"):
         Cached(capacity=0)
-    with pytest.raises(TypeError, match="wraps a Recommender"):
+    with pytest.raises(TypeError, match="model must be Recommender"):
         Cached("svd")

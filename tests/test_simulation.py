@@ -149,7 +149,7 @@ def test_bad_input_is_named(shop):
         simulate(ease, stream, refresh="sometimes")
     with pytest.raises(ValueError, match="rate"):
         simulate(ease, stream, rate=0)
-    with pytest.raises(ValueError, match="k must be"):
+    with pytest.raises(ValueError, match="larger than the catalog"):
         simulate(ease, stream, k=stream.n_items + 1)
     with pytest.raises(ValueError, match="id space"):
         simulate(ease, synthetic_shop(n_users=5, n_items=5, n_events=20))

@@ -10,12 +10,13 @@
 They compose: ``Cached(ANNIndex(Quantized(model)))``.
 """
 from .ann import ANNIndex, build_index, overlap_at_k
-from .base import TableWrapper, Wrapper, embedding_bytes
+from .base import Wrapper
 from .batching import Batched, batch_curve, poisson_arrivals, summarize_serving
 from .cache import Cached, zipf_requests
 from .compile import Compiled
 from .distill import Distilled
 from .prune import LowRank, Pruned
+from .tables import TableWrapper, embedding_bytes
 from .quantize import Quantized, dequantize_rows, quantize_rows
 
 __all__ = ["Wrapper", "TableWrapper", "embedding_bytes", "ANNIndex", "build_index", "overlap_at_k",

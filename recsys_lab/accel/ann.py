@@ -1,6 +1,13 @@
-"""Approximate nearest-neighbour retrieval of an embedding model's top-k with faiss.
+"""Approximate nearest-neighbour retrieval of a model's top-k with faiss.
 
-Maximum inner product search: top-k_i of <p_u, q_i> over the item vectors q_i.
+Embedding models (``EmbeddingModel``): maximum inner product search, top-k_i of <p_u, q_i> over
+the item vectors q_i (cosine models: the item vectors are normalised first).
+Multi-vector models (``MultiVectorModel``, e.g. TwoTower, MultiSegmentLateInteraction): ColBERT's
+retrieval (Khattab & Zaharia, SIGIR 2020), each of the user's V vectors searches the index, the
+candidates are merged, and the merged candidates are re-scored exactly with the model's
+late-interaction operator on the indexed item vectors. For MaxSim, s(u, i) = max_k <v_k, q_i>,
+a flat index makes this exact: an item missing from every vector's top-(k + masked) list has at
+least k unmasked items scoring above it (ties at the boundary are finished exactly).
     flat   exact scan (the reference)
     hnsw   graph search (Malkov & Yashunin, TPAMI 2018): ``M`` links per node, ``ef_search`` beam
     ivf    inverted file: k-means into ``nlist`` cells, scan the ``nprobe`` nearest cells
@@ -16,9 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.base import mask_rows, topk
+from ..models.arguments import check_params
+from ..models.capabilities import EmbeddingModel, MultiVectorModel
+from ..models.ranking import mask_rows, topk
 from ..ties import best_first
-from .base import Wrapper, has_vectors
+from .base import Wrapper
 
 BACKENDS = ("flat", "hnsw", "ivf", "ivfpq")
 
@@ -83,8 +92,9 @@ def build_index(vectors: np.ndarray, backend: str = "hnsw", M: int = 32, ef_cons
 class ANNIndex(Wrapper):
     """Top-k from a faiss index over the wrapped model's item vectors (user vectors as queries).
 
-    ``score`` gives the inner products the index ranks by (exact vectors for flat/hnsw/ivf,
-    PQ-decoded vectors for ivfpq), so ``recommend`` agrees with it.
+    ``score`` gives the scores the index ranks by (the indexed item vectors: exact for
+    flat/hnsw/ivf, PQ-decoded for ivfpq; a multi-vector model's operator on them), so
+    ``recommend`` agrees with it.
     """
 
     backend: str = "hnsw"
@@ -101,17 +111,23 @@ class ANNIndex(Wrapper):
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown ANN backend {self.backend!r}; choose one of {BACKENDS}")
         for name in ("M", "ef_construction", "ef_search", "nprobe", "pq_bits"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+
+    def _check_model(self, model):
+        if not (model.supports(EmbeddingModel) or model.supports(MultiVectorModel)):
+            raise TypeError(f"ANNIndex needs an embedding model (EmbeddingModel) or a multi-vector model "
+                            f"(MultiVectorModel); {type(model).__name__} is neither")
+
+    def _multi(self) -> bool:
+        return not self.model.supports(EmbeddingModel)
 
     def _build(self):
-        if not has_vectors(self.model):
-            raise TypeError(f"ANNIndex needs an embedding model (user_vectors/item_vectors); "
-                            f"{type(self.model).__name__} has none")
-        self.index_ = build_index(self.model.item_vectors(), self.backend, M=self.M,
-                                  ef_construction=self.ef_construction, nlist=self.nlist,
-                                  pq_m=self.pq_m, pq_bits=self.pq_bits, seed=self.seed)
+        items = np.asarray(self.model.item_vectors(), dtype=np.float32)
+        if not self._multi() and self.model.vector_measure() == "cosine":
+            items = items / np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
+        self.index_ = build_index(items, self.backend, M=self.M, ef_construction=self.ef_construction,
+                                  nlist=self.nlist, pq_m=self.pq_m, pq_bits=self.pq_bits, seed=self.seed)
         self._set_search_params()
 
     def _set_search_params(self):
@@ -123,9 +139,10 @@ class ANNIndex(Wrapper):
     def set_params(self, ef_search: int | None = None, nprobe: int | None = None) -> "ANNIndex":
         """Change the search-time knobs without rebuilding the index."""
         if ef_search is not None:
-            self.ef_search = int(ef_search)
+            self.ef_search = ef_search
         if nprobe is not None:
-            self.nprobe = int(nprobe)
+            self.nprobe = nprobe
+        check_params(self)
         self._check_config()
         self._set_search_params()
         return self
@@ -137,16 +154,17 @@ class ANNIndex(Wrapper):
         scores, items = self.index_.search(np.ascontiguousarray(vectors, dtype=np.float32), int(k))
         return items.astype(np.int64), scores.astype(np.float32)
 
-    def recommend(self, users, k: int = 10, filter_seen: bool = True, exclude=None):
-        users = self._check_users(users)
-        k = int(k)
-        if not 0 < k <= self.n_items_:
-            return super().recommend(users, k=k)          # raises the contract's messages
-        q = self.model.user_vectors(users)                # [n, d]
+    def _recommend(self, users, k, filter_seen, exclude, items):
+        if items is not None:                              # candidates given: score them exactly
+            return super()._recommend(users, k, filter_seen, exclude, items)
         masks = [m for m in (self.seen_ if filter_seen else None, exclude) if m is not None]
-        masks = [m.tocsr() for m in masks]
         extra = sum(int(np.diff(m[users].indptr).max(initial=0)) for m in masks)
-        cand, cscore = self.search(q, min(self.n_items_, k + extra))
+        depth = min(self.n_items_, k + extra)              # k unmasked items survive in every list
+        multi = self._multi()
+        if multi:
+            cand, cscore, reach = self._multi_candidates(users, depth)
+        else:
+            cand, cscore = self.search(self.model.user_vectors(users), depth)
         drop = cand < 0
         rows = np.arange(len(users), dtype=np.int64)[:, None]
         for m in masks:                                    # candidate stored in the user's mask row?
@@ -155,31 +173,64 @@ class ANNIndex(Wrapper):
             drop |= np.isin(rows * self.n_items_ + cand, masked)
         cscore = np.where(drop, -np.inf, cscore)
         order = best_first(cscore, cand)[:, :k]                    # ties: lower item index
-        items = np.take_along_axis(cand, order, 1)
+        top = np.take_along_axis(cand, order, 1)
         scores = np.take_along_axis(cscore, order, 1)
-        # the index ran out, or a tie at the k-th score reaches the last candidate searched (the
-        # index may have cut a tied group anywhere): finish those rows exactly
-        last = np.where(np.isfinite(cscore), cscore, np.inf).min(1)        # lowest kept candidate
-        boundary = (cand.shape[1] < self.n_items_) & (scores[:, -1] == last)
+        # the index ran out, or the k-th score reaches the end of what was searched (a tied group
+        # may be cut there; multi-vector: within float noise of the operator): finish those exactly
+        if multi:
+            boundary = reach >= scores[:, -1] - 1e-4 * np.maximum(1.0, np.abs(scores[:, -1]))
+        else:
+            boundary = scores[:, -1] == np.where(np.isfinite(cscore), cscore, np.inf).min(1)   # lowest kept
+        boundary &= depth < self.n_items_
         short = np.flatnonzero(~np.isfinite(scores).all(1) | boundary)
         if len(short):
             s = self._score(users[short])
             for m in masks:
                 mask_rows(s, m, users[short])
-            items[short], scores[short] = topk(s, k)
-        return items, scores
+            top[short], scores[short] = topk(s, k)
+        return top, scores
+
+    def _multi_candidates(self, users, depth):
+        """Each valid user vector searches ``depth`` items; the merged, de-duplicated candidates
+        [n, V * depth] (-1 = none), their exact scores, and per row the highest last-searched
+        inner product of any list (an item outside every list scores at most that)."""
+        V = np.asarray(self.model.user_vectors(users), dtype=np.float32)    # [n, V, d]
+        valid = np.asarray(self.model.user_vector_mask(users), dtype=bool)  # [n, V]
+        n, n_vec, d = V.shape
+        cand, ip = self.search(V.reshape(n * n_vec, d), depth)              # [n V, depth]
+        full = (cand >= 0).all(1).reshape(n, n_vec)
+        last = np.where(valid & full, ip[:, -1].reshape(n, n_vec), -np.inf).max(1)   # [n]
+        last = np.where((valid & ~full).any(1), np.inf, last)               # a short list: no bound
+        cand = np.where(valid[:, :, None], cand.reshape(n, n_vec, depth), -1).reshape(n, -1)
+        cand = np.sort(cand, axis=1)
+        cand[:, 1:][cand[:, 1:] == cand[:, :-1]] = -1                       # merge repeats
+        scores = self._score_items(users, np.maximum(cand, 0))
+        return cand, np.where(cand >= 0, scores, -np.inf).astype(np.float32), last
 
     def _item_matrix(self) -> np.ndarray:
         return self.index_.reconstruct_n(0, self.index_.ntotal)      # [n_items, d]
 
     def _score(self, users):
+        if self._multi():
+            return self.model.late_interaction(self.model.user_vectors(users),
+                                               self.model.user_vector_mask(users), self._item_matrix())
         return self.model.user_vectors(users) @ self._item_matrix().T
 
-    def user_vectors(self, users=None):
-        return self.model.user_vectors(users)
+    def _score_items(self, users, items):
+        n, c = items.shape
+        e = self.index_.reconstruct_batch(np.ascontiguousarray(items.ravel())).reshape(n, c, -1)  # [n, C, d]
+        if self._multi():
+            return self.model.late_interaction(self.model.user_vectors(users),
+                                               self.model.user_vector_mask(users), e)
+        return np.einsum("nd,ncd->nc", self.model.user_vectors(users), e)
 
     def item_vectors(self):
+        self._require_embedding()
         return self._item_matrix()
+
+    def embedding_bytes(self) -> int:
+        self._require_embedding()
+        return int(np.asarray(self.user_vectors()).nbytes + self._item_matrix().nbytes)
 
     def serving_bytes(self) -> int:
         """The index (serialised size) plus the wrapped model (it computes the query vectors)."""
@@ -187,7 +238,7 @@ class ANNIndex(Wrapper):
         return int(faiss.serialize_index(self.index_).nbytes) + self.model.serving_bytes()
 
     # ---- persistence: the index is saved (HNSW builds are not bit-reproducible across threads)
-    def _extra_state(self):
+    def _own_state(self):
         import faiss
         return {"index_": faiss.serialize_index(self.index_)}
 

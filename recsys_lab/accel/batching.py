@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..models.arguments import check_k
 from .base import Wrapper
 
 
@@ -32,7 +33,7 @@ class Batched(Wrapper):
     max_wait_ms: float = 2.0
 
     def _check_config(self):
-        if not isinstance(self.max_batch, (int, np.integer)) or self.max_batch < 1:
+        if self.max_batch < 1:
             raise ValueError(f"max_batch must be a positive integer, got {self.max_batch!r}")
         if not self.max_wait_ms >= 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms!r}")
@@ -40,15 +41,14 @@ class Batched(Wrapper):
     def _build(self):
         pass
 
-    def _score(self, users):
-        return self.model.score(users)
+    def _score_items(self, users, items):
+        return self.model._score_items(users, items)
 
-    def recommend(self, users, k: int = 10, filter_seen: bool = True, exclude=None):
-        users = self._check_users(users)
-        if len(users) <= self.max_batch:
-            return self.model.recommend(users, k=k, filter_seen=filter_seen, exclude=exclude)
-        parts = [self.model.recommend(users[lo:lo + self.max_batch], k=k, filter_seen=filter_seen,
-                                      exclude=exclude) for lo in range(0, len(users), self.max_batch)]
+    def _recommend(self, users, k, filter_seen, exclude, items):
+        B = self.max_batch
+        parts = [self.model._recommend(users[lo:lo + B], k, filter_seen, exclude,
+                                       None if items is None else items[lo:lo + B])
+                 for lo in range(0, len(users), B)]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def serve(self, arrivals_s, users, k: int = 10, filter_seen: bool = True) -> pd.DataFrame:
@@ -61,6 +61,7 @@ class Batched(Wrapper):
         """
         t = np.asarray(arrivals_s, dtype=np.float64)
         users = self._check_users(users)
+        check_k(k, self.n_items_)
         if t.shape != users.shape:
             raise ValueError(f"arrivals_s and users differ in length: {t.shape} vs {users.shape}")
         if len(t) and (np.diff(t) < 0).any():

@@ -5,6 +5,7 @@ Shoppers' requests are skewed: a few users ask often. With request probability p
 users. A cached list is valid only while the user's history is unchanged, so ``update(user, item)``
 grows the seen set and drops that user's entries; a hit also checks that the user's seen count is
 the one the entry was computed with, so a history changed behind the cache's back is a miss.
+Eviction policies: ``LRU`` (a hit renews the entry) and ``FIFO`` (it does not), one class each.
 """
 from __future__ import annotations
 
@@ -13,18 +14,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Wrapper, has_vectors
-
-POLICIES = ("lru", "fifo")
+from .base import Wrapper
 
 
-class LRU:
-    """A bounded mapping; ``policy="lru"`` refreshes an entry on every hit, ``"fifo"`` does not."""
+class BoundedCache:
+    """A mapping of at most ``capacity`` entries that evicts in insertion order (the oldest first)
+    and counts hits, misses and evictions. As it stands it is FIFO; ``LRU`` refreshes on hits."""
 
-    def __init__(self, capacity: int, policy: str = "lru"):
-        self.capacity, self.policy = int(capacity), policy
+    def __init__(self, capacity: int):
+        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
+            raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
+        self.capacity = int(capacity)
         self.data: OrderedDict = OrderedDict()
         self.hits = self.misses = self.evictions = 0
+
+    def _touch(self, key) -> None:
+        """A hit on ``key`` (default: nothing; LRU moves it to the most recent end)."""
 
     def get(self, key):
         v = self.data.get(key)
@@ -32,12 +37,11 @@ class LRU:
             self.misses += 1
             return None
         self.hits += 1
-        if self.policy == "lru":
-            self.data.move_to_end(key)
+        self._touch(key)
         return v
 
     def put(self, key, value) -> list:
-        """Insert; returns the evicted keys."""
+        """Insert (or replace and renew) ``key``; returns the evicted keys, oldest first."""
         self.data[key] = value
         self.data.move_to_end(key)
         evicted = []
@@ -55,6 +59,20 @@ class LRU:
         return self.hits / n if n else 0.0
 
 
+class FIFO(BoundedCache):
+    """First in, first out: a hit does not renew an entry; the oldest insertion is evicted."""
+
+
+class LRU(BoundedCache):
+    """Least recently used: every hit renews the entry; the entry unused longest is evicted."""
+
+    def _touch(self, key) -> None:
+        self.data.move_to_end(key)
+
+
+POLICIES = {"lru": LRU, "fifo": FIFO}
+
+
 @dataclass(eq=False)
 class Cached(Wrapper):
     """Caches result lists keyed by (user, k, filter_seen) and user vectors keyed by user.
@@ -69,14 +87,14 @@ class Cached(Wrapper):
     policy: str = "lru"
 
     def _check_config(self):
-        if not isinstance(self.capacity, (int, np.integer)) or self.capacity < 1:
+        if self.capacity < 1:
             raise ValueError(f"capacity must be a positive integer, got {self.capacity!r}")
         if self.policy not in POLICIES:
-            raise ValueError(f"unknown cache policy {self.policy!r}; choose one of {POLICIES}")
+            raise ValueError(f"unknown cache policy {self.policy!r}; choose one of {tuple(POLICIES)}")
 
     def _build(self):
-        self.results = LRU(self.capacity, self.policy)
-        self.vectors = LRU(self.capacity, self.policy)
+        self.results = POLICIES[self.policy](self.capacity)
+        self.vectors = POLICIES[self.policy](self.capacity)
         self._keys_by_user: dict[int, set] = {}
 
     # ---- invalidation ---------------------------------------------------------------------
@@ -97,17 +115,12 @@ class Cached(Wrapper):
             self.invalidate(int(u))
 
     def _n_seen(self, u: int) -> int:
-        indptr = self.seen_.indptr
-        return int(indptr[u + 1] - indptr[u])
+        return self.seen_set_.count(u)
 
     # ---- serving --------------------------------------------------------------------------
-    def recommend(self, users, k: int = 10, filter_seen: bool = True, exclude=None):
-        if exclude is not None:
-            return self.model.recommend(users, k=k, filter_seen=filter_seen, exclude=exclude)
-        users = self._check_users(users)
-        k = int(k)
-        if not 0 < k <= self.n_items_:  # same messages as the base class
-            return super().recommend(users, k=k, filter_seen=filter_seen)
+    def _recommend(self, users, k, filter_seen, exclude, items):
+        if exclude is not None or items is not None:
+            return self.model._recommend(users, k, filter_seen, exclude, items)
         items = np.empty((len(users), k), dtype=np.int64)
         scores = np.empty((len(users), k), dtype=np.float32)
         miss = []
@@ -123,7 +136,7 @@ class Cached(Wrapper):
         if miss:
             mu = users[miss]
             uniq, inv = np.unique(mu, return_inverse=True)
-            mi, ms = self.model.recommend(uniq, k=k, filter_seen=filter_seen)
+            mi, ms = self.model._recommend(uniq, k, filter_seen, None, None)
             items[miss], scores[miss] = mi[inv], ms[inv]
             for j, u in enumerate(uniq.tolist()):
                 key = (u, k, bool(filter_seen))
@@ -134,12 +147,12 @@ class Cached(Wrapper):
                 self._keys_by_user.setdefault(u, set()).add(key)
         return items, scores
 
-    def _score(self, users):
-        return self.model.score(users)
+    def _score_items(self, users, items):
+        return self.model._score_items(users, items)
 
     def user_vectors(self, users=None) -> np.ndarray:
-        if not has_vectors(self.model):
-            raise TypeError(f"{type(self.model).__name__} has no user_vectors to cache")
+        """The wrapped model's user vectors, cached per user until the user's history changes."""
+        self._require_embedding()
         users = np.arange(self.n_users_) if users is None else self._check_users(users)
         out, miss = [None] * len(users), []
         for r, u in enumerate(users.tolist()):
@@ -156,14 +169,12 @@ class Cached(Wrapper):
                 out[r] = fresh[j]
         return np.stack(out).astype(np.float32, copy=False)
 
-    def item_vectors(self) -> np.ndarray:
-        return self.model.item_vectors()
-
     def stats(self) -> dict:
-        """Hit/miss counters of the result and vector caches."""
-        return {f"{name}_{k}": v for name, c in (("results", self.results), ("vectors", self.vectors))
-                for k, v in (("hits", c.hits), ("misses", c.misses), ("hit_rate", c.hit_rate),
-                             ("evictions", c.evictions), ("size", len(c.data)))}
+        """Hit/miss counters of the result and vector caches (after those of the wrapped chain)."""
+        own = {f"{name}_{k}": v for name, c in (("results", self.results), ("vectors", self.vectors))
+               for k, v in (("hits", c.hits), ("misses", c.misses), ("hit_rate", c.hit_rate),
+                            ("evictions", c.evictions), ("size", len(c.data)))}
+        return {**super().stats(), **own}
 
     def reset_stats(self) -> None:
         for c in (self.results, self.vectors):

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Wrapper, torch_module
+from ..models.capabilities import TorchModel
+from .base import Wrapper
 
 MODES = ("default", "reduce-overhead", "max-autotune")
 
@@ -30,12 +31,14 @@ class Compiled(Wrapper):
         if self.mode not in MODES:
             raise ValueError(f"unknown torch.compile mode {self.mode!r}; choose one of {MODES}")
 
+    def _check_model(self, model):
+        if not model.supports(TorchModel):
+            raise TypeError(f"Compiled needs a torch model (TorchModel: module_ and score_users); "
+                            f"{type(model).__name__} is not one, so there is nothing to compile")
+
     def _build(self):
         import torch
-        module = torch_module(self.model)
-        if module is None:
-            raise TypeError(f"Compiled needs a torch model (an nn.Module in module_ and score_users); "
-                            f"{type(self.model).__name__} is not one, so there is nothing to compile")
+        module = self.model.module_
         self.device_ = next(iter(module.parameters()), torch.empty(0)).device
         model = self.model
 
@@ -50,7 +53,7 @@ class Compiled(Wrapper):
 
     def _call(self, users):
         import torch
-        module = torch_module(self.model)
+        module = self.model.module_
         was_training = module.training
         module.eval()
         try:
@@ -62,9 +65,3 @@ class Compiled(Wrapper):
 
     def _score(self, users):
         return self._call(users)
-
-    def user_vectors(self, users=None):
-        return self.model.user_vectors(users)
-
-    def item_vectors(self):
-        return self.model.item_vectors()

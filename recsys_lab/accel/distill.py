@@ -11,12 +11,12 @@ position-weighted positives of the student, next to the ground truth:
 (Z normalises the weights to sum 1; the paper's "position importance" weighting). The student is
 a dot-product model s_ui = e_u . e_i, so it exposes ``user_vectors``/``item_vectors`` and can be
 wrapped by ANNIndex or Quantized; it serves without the teacher (``serving_bytes`` is the
-student's alone).
+student's alone), though ``save`` keeps the teacher's config and state with it.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from ..data.interactions import Interactions
 from ..models.base import Recommender
 from ..models.bpr import MatrixFactorization, bpr_loss
 from ..models.sampling import NegativeSampler, positive_pairs, triplet_batches
-from ..models.torch_base import EmbeddingRecommender, TorchRecommender
+from ..models.torch_base import EmbeddingRecommender
 
 STUDENTS = ("mf",)
 
@@ -38,7 +38,7 @@ def position_weights(k: int, decay: float) -> np.ndarray:
 
 
 def distillation_loss(scores: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """L_D = batch mean of -sum_r w_r log sigma(scores[:, r]) (scores [B, K], weights [K])."""
+    """L_D = batch mean of -sum_r w_r log sigma(scores[:, r]) (scores [B, K], weights [K] or [B, K])."""
     return -(F.logsigmoid(scores) * weights).sum(-1).mean()
 
 
@@ -48,6 +48,7 @@ class Distilled(EmbeddingRecommender):
 
     top_k: teacher items per user (K); position_decay: lambda of w_r ~ exp(-r / lambda);
     distill_weight: weight of L_D; loss / n_negatives: the ground-truth term (as in BPRMF).
+    The teacher is the model it wraps (``wraps = "teacher"``); it is saved with the student.
     """
 
     teacher: Recommender | None = None
@@ -58,16 +59,16 @@ class Distilled(EmbeddingRecommender):
     loss: str = "pointwise"
     n_negatives: int = 1
 
+    components: ClassVar[tuple[str, ...]] = ("teacher",)
+    wraps: ClassVar[str] = "teacher"
+
     def __init__(self, teacher: Recommender | None = None, student: str = "mf", **config):
-        names = {f.name for f in fields(self)}
-        bad = sorted(set(config) - names)
-        if bad:
-            raise TypeError(f"Distilled: unknown parameter(s) {bad}; valid: {sorted(names)}")
+        # the teacher comes first (the generated __init__ would put the inherited knobs first);
+        # unknown names were refused by Recommender.__new__
         for f in fields(self):
             setattr(self, f.name, config.get(f.name, f.default))
         self.teacher, self.student = teacher, student
-        if teacher is not None and not isinstance(teacher, Recommender):
-            raise TypeError(f"teacher must be a Recommender, got {type(teacher).__name__}")
+        self.__post_init__()
 
     def _check_config(self):
         super()._check_config()
@@ -75,7 +76,7 @@ class Distilled(EmbeddingRecommender):
             raise ValueError(f"student must be one of {STUDENTS}, got {self.student!r}")
         if self.teacher is None:
             raise ValueError("Distilled needs a teacher model (Distilled(teacher, ...))")
-        if not isinstance(self.top_k, (int, np.integer)) or self.top_k < 1:
+        if self.top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {self.top_k!r}")
         if not self.position_decay > 0:
             raise ValueError(f"position_decay must be > 0, got {self.position_decay!r}")
@@ -89,12 +90,8 @@ class Distilled(EmbeddingRecommender):
     # ---- training -------------------------------------------------------------------------
     def fit(self, train: Interactions, valid: Interactions | None = None) -> "Distilled":
         """Fit the teacher on ``train`` unless it is fitted already, then train the student."""
-        self._check_config()
-        if not hasattr(self.teacher, "n_items_"):
-            if isinstance(self.teacher, TorchRecommender):
-                self.teacher.fit(train, valid=valid)
-            else:
-                self.teacher.fit(train)
+        if not self.teacher.is_fitted():
+            self.teacher.fit(train, valid=valid)
         if (self.teacher.n_users_, self.teacher.n_items_) != (train.n_users, train.n_items):
             raise ValueError(f"the teacher was fitted on {self.teacher.n_users_}x{self.teacher.n_items_} "
                              f"users x items, train has {train.n_users}x{train.n_items}")
@@ -106,7 +103,10 @@ class Distilled(EmbeddingRecommender):
         self._pairs = positive_pairs(self.seen_)
         self._sampler = NegativeSampler(self.seen_)
         # the teacher's ranking, unseen items only: [n_users, K]
-        self.teacher_topk_ = self.teacher.recommend(np.arange(self.n_users_), k=self.top_k)[0]
+        top = self.teacher.recommend(np.arange(self.n_users_), k=self.top_k)[0]
+        # a user with fewer than K unseen items gets padding (-1): weight 0 for those slots
+        self._pad = torch.as_tensor(top >= 0, device=self.device_) if (top < 0).any() else None
+        self.teacher_topk_ = np.maximum(top, 0)
         self._weights = torch.as_tensor(position_weights(self.top_k, self.position_decay),
                                         device=self.device_)
 
@@ -122,7 +122,8 @@ class Distilled(EmbeddingRecommender):
         eu = module.user(u)                                    # [B, d]
         gt = bpr_loss(eu, module.item(i), module.item(j), self.reg, pointwise=self.loss == "pointwise")
         s_top = torch.einsum("bd,bkd->bk", eu, module.item(top))   # [B, K]
-        return gt + self.distill_weight * distillation_loss(s_top, self._weights)
+        w = self._weights if self._pad is None else self._weights * self._pad[u]
+        return gt + self.distill_weight * distillation_loss(s_top, w)
 
     def factors(self, module):
         return module.user.weight, module.item.weight
@@ -132,19 +133,7 @@ class Distilled(EmbeddingRecommender):
         return sum(t.element_size() * t.nelement() for t in self.module_.parameters()) + \
             self.seen_.data.nbytes + self.seen_.indices.nbytes + self.seen_.indptr.nbytes
 
-    def state_dict(self):
-        state = super().state_dict()
+    def _own_state(self):
+        state = super()._own_state()
         state.pop("teacher_topk_", None)                       # a training artefact
-        state["teacher.__meta__"] = np.array(json.dumps(
-            {"class": type(self.teacher).__name__, "config": self.teacher.get_config()}))
         return state
-
-    def load_state_dict(self, state):
-        """Restore the student; the teacher comes back unfitted, from its config (not served)."""
-        state = dict(state)
-        meta = json.loads(str(state.pop("teacher.__meta__")))
-        klass = Recommender.registry.get(meta["class"])
-        if klass is None:
-            raise ValueError(f"unknown teacher class {meta['class']!r}")
-        self.teacher = klass(**{k: v for k, v in meta["config"].items() if not isinstance(v, dict)})
-        super().load_state_dict(state)

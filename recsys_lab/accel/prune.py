@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .base import TableWrapper
+from .tables import TableWrapper
 
 
 def magnitude_threshold(w: np.ndarray, sparsity: float) -> float:

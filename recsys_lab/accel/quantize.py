@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import TableWrapper
+from .tables import TableWrapper
 
 DTYPES = ("int8", "fp16")
 

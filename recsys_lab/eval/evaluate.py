@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from ..data.interactions import Interactions
+from ..models.arguments import as_indices, check_k
 from .metrics import METRICS, coverage, ranking_metrics
 
 
@@ -30,13 +31,11 @@ def evaluate(model, test, train=None, k=(10, 20), exclude=None, users=None,
     Memory is bounded by one chunk of users x items, never users x items.
     Columns: k, recall, precision, ndcg, mrr, hit, coverage, n_users.
     """
-    ks = sorted({int(x) for x in np.atleast_1d(k)})
-    if not ks or ks[0] <= 0:
-        raise ValueError(f"cutoffs k must be positive integers, got {k}")
     model._check_fitted()
     shape = (model.n_users_, model.n_items_)
-    if ks[-1] > shape[1]:
-        raise ValueError(f"k={ks[-1]} is larger than the catalog ({shape[1]} items)")
+    ks = sorted({check_k(x, shape[1]) for x in (k if isinstance(k, (list, tuple, np.ndarray)) else [k])})
+    if not ks:
+        raise ValueError(f"cutoffs k must be positive integers, got {k}")
     relevant = _as_csr(test, shape)
     mask = _as_csr(train, shape) if train is not None else model.seen_
     extra = _as_csr(exclude, shape)
@@ -44,7 +43,7 @@ def evaluate(model, test, train=None, k=(10, 20), exclude=None, users=None,
         mask = (mask + extra).tocsr()
     if users is None:
         users = np.flatnonzero(np.diff(relevant.indptr))
-    users = np.asarray(users, dtype=np.int64)
+    users = as_indices(users, shape[0], "user")
     if len(users) == 0:
         raise ValueError("no users with test items to evaluate")
     top = np.empty((len(users), ks[-1]), dtype=np.int64)

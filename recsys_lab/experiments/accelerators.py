@@ -13,11 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..accel.base import embedding_bytes, has_vectors
+from ..accel.tables import embedding_bytes
 from ..accel.batching import Batched, batch_curve, poisson_arrivals, summarize_serving
 from ..accel.cache import Cached
 from ..eval import compare, latency_summary, time_calls
 from ..eval.latency import limit_threads
+from ..models.capabilities import EmbeddingModel
 
 __all__ = ["accuracy_table", "cache_experiment", "batching_experiment", "limit_threads"]
 
@@ -43,7 +44,7 @@ def accuracy_table(base, variants: dict, test, exclude=None, k: int = 10, n_requ
                      "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"]})
     out = pd.DataFrame(rows)
     base_emb = out["embedding_mb"].iloc[0]
-    out["memory_saving"] = base_emb / out["embedding_mb"] if has_vectors(base) else np.nan
+    out["memory_saving"] = base_emb / out["embedding_mb"] if base.supports(EmbeddingModel) else np.nan
     return out
 
 

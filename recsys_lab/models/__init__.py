@@ -1,5 +1,6 @@
 """Models on the Recommender contract (models/base.py)."""
 from .base import Popularity, Random, Recommender, topk
+from .capabilities import EmbeddingModel, MultiVectorModel, TorchModel
 from .attention import AttentionPooling
 from .bpr import BPRMF
 from .item2vec import Item2Vec
@@ -11,6 +12,6 @@ from .svd import PureSVD
 from .torch_base import EmbeddingRecommender, TorchRecommender, resolve_device
 from .sequential import CrossEncoderRanker, MultiSegmentLateInteraction, SASRec, TwoStage, TwoTower
 
-__all__ = ["Recommender", "Popularity", "Random", "topk", "TorchRecommender", "EmbeddingRecommender",
+__all__ = ["Recommender", "EmbeddingModel", "MultiVectorModel", "TorchModel", "Popularity", "Random", "topk", "TorchRecommender", "EmbeddingRecommender",
            "resolve_device", "BPRMF", "LightGCN", "NGCF", "NeuMF", "AttentionPooling", "Item2Vec", "UserKNN", "ItemKNN", "EASE", "PureSVD",
            "SASRec", "TwoTower", "MultiSegmentLateInteraction", "CrossEncoderRanker", "TwoStage"]

@@ -15,10 +15,12 @@ history vectors; small ``tau`` focuses on the history item closest to u.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from .base import Recommender
+from .capabilities import EmbeddingModel
 
 
 def attention_weights(u: np.ndarray, V: np.ndarray, tau: float = 1.0) -> np.ndarray:
@@ -36,36 +38,51 @@ def attention_pool(u: np.ndarray, V: np.ndarray, tau: float = 1.0) -> tuple[np.n
 
 
 @dataclass(eq=False)
-class AttentionPooling(Recommender):
-    """Scores s(u, i) = u'.v_i with u' the attention pool of u over its history (``base`` vectors)."""
+class AttentionPooling(Recommender, EmbeddingModel):
+    """Scores s(u, i) = u'.v_i with u' the attention pool of u over its history (``base`` vectors).
 
-    base: Recommender = None
+    ``base``: an EmbeddingModel (fitted on ``fit``'s data unless it is fitted already). A new event
+    (``update``) re-pools that user over the grown history.
+    """
+
+    base: Recommender | None = None
     tau: float = 1.0
 
-    def _fit(self, train):
-        if self.base is None or not hasattr(self.base, "item_vectors"):
-            raise TypeError("base must be an embedding model with user_vectors()/item_vectors(), "
+    components: ClassVar[tuple[str, ...]] = ("base",)
+    wraps: ClassVar[str] = "base"
+
+    def _check_config(self):
+        if self.base is None or not self.base.supports(EmbeddingModel):
+            raise TypeError("base must be an embedding model (EmbeddingModel: user_vectors/item_vectors), "
                             f"got {type(self.base).__name__}")
         if not self.tau > 0:
             raise ValueError(f"tau must be > 0, got {self.tau!r}")
-        if not hasattr(self.base, "n_items_"):
-            self.base.fit(train)
+
+    def fit(self, train, valid=None):
+        if not self.base.is_fitted():
+            self.base.fit(train, valid=valid)
+        return super().fit(train, valid=valid)
+
+    def _fit(self, train):
         V = self.base.item_vectors()                            # [n_items, d]
         U = self.base.user_vectors(np.arange(self.n_users_))    # [n_users, d]
-        pooled = U.copy()                                       # users without history keep u
-        seen = self.seen_
-        for u in range(self.n_users_):
-            items = seen.indices[seen.indptr[u]:seen.indptr[u + 1]]
-            if len(items):
-                pooled[u] = attention_pool(U[u], V[items], self.tau)[1]
         self.base_user_factors_ = U.astype(np.float32)              # the queries u, for explain()
-        self.user_factors_ = pooled.astype(np.float32)
+        self.user_factors_ = U.astype(np.float32)                   # users without history keep u
         self.item_factors_ = V.astype(np.float32)
+        self._update_users(np.arange(self.n_users_))
+
+    def _update_users(self, users):
+        """u' = the attention pool of u over its (grown) history."""
+        for u in users:
+            items = self.seen_set_.items(u)
+            if len(items):
+                self.user_factors_[u] = attention_pool(self.base_user_factors_[u], self.item_factors_[items],
+                                                       self.tau)[1]
 
     def explain(self, user: int) -> tuple[np.ndarray, np.ndarray]:
         """(history items, their attention weights alpha) for one user, highest weight first."""
         u = int(self._check_users([user])[0])
-        items = self.seen_.indices[self.seen_.indptr[u]:self.seen_.indptr[u + 1]]
+        items = self.seen_set_.items(u)
         alpha = attention_weights(self.base_user_factors_[u], self.item_factors_[items], self.tau)
         order = np.argsort(-alpha, kind="stable")
         return items[order], alpha[order]
@@ -74,7 +91,9 @@ class AttentionPooling(Recommender):
         return self.user_factors_[users] @ self.item_factors_.T     # [n, d] @ [d, n_items]
 
     def user_vectors(self, users=None):
+        self._check_fitted()
         return self.user_factors_ if users is None else self.user_factors_[self._check_users(users)]
 
     def item_vectors(self):
+        self._check_fitted()
         return self.item_factors_

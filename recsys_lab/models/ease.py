@@ -28,7 +28,7 @@ class EASE(Recommender, WindowScorer):
     reg: float = 250.0
     max_items: int = 30_000
 
-    def __post_init__(self):
+    def _check_config(self):
         if not self.reg > 0:
             raise ValueError(f"reg must be > 0 (it makes X^T X + reg I invertible), got {self.reg}")
 

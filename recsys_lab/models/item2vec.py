@@ -6,7 +6,8 @@ pair and k negatives n drawn from the unigram distribution to the 3/4 (Mikolov e
 
     L = -log sigma(w_i . c_c) - sum_n log sigma(-w_i . c_n)          (+ reg on the batch vectors)
 
-A user is scored by similarity to their history: e_u = mean_{j in H_u} w_j/|w_j|, s(u, i) = e_u . w_i/|w_i|.
+A user is scored by similarity to their history: e_u = mean_{j in H_u} w_j/|w_j|, s(u, i) = e_u . w_i/|w_i|
+(refreshed for the user on ``update``/``extend``).
 """
 from __future__ import annotations
 
@@ -115,6 +116,14 @@ class Item2Vec(EmbeddingRecommender):
             count = torch.bincount(rows, minlength=self.n_users_).clamp(min=1)
             m.user_out.copy_(U / count[:, None])
             m.item_out.copy_(V)
+
+    def _update_users(self, users):
+        """e_u = the mean of the (grown) history's normalised vectors, for these users."""
+        m = self.module_
+        with torch.no_grad():
+            for u in users:
+                items = torch.as_tensor(self.seen_set_.items(u), dtype=torch.long, device=m.item_out.device)
+                m.user_out[int(u)] = m.item_out[items].sum(0) / max(len(items), 1)
 
     def factors(self, module):
         return module.user_out, module.item_out

@@ -71,11 +71,11 @@ class NeighbourhoodCF(Recommender):
     shrink_form: str = "koren"
     by: ClassVar[str] = "item"
 
-    def __post_init__(self):
+    def _check_config(self):
         check_shrink_form(self.similarity, self.shrink_form)
         if self.neighbourhood not in NEIGHBOURHOODS:
             raise ValueError(f"unknown neighbourhood {self.neighbourhood!r}; choose one of {NEIGHBOURHOODS}")
-        if int(self.k) != self.k or self.k <= 0:
+        if self.k <= 0:
             raise ValueError(f"k (neighbours) must be a positive integer, got {self.k!r}")
         if self.shrink < 0:
             raise ValueError(f"shrink must be >= 0, got {self.shrink}")

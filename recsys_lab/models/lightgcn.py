@@ -167,7 +167,7 @@ class LightGCN(EmbeddingRecommender):
 
     def _check_config(self):
         super()._check_config()
-        if not isinstance(self.n_layers, (int, np.integer)) or self.n_layers < 0:
+        if self.n_layers < 0:
             raise ValueError(f"n_layers must be an integer >= 0, got {self.n_layers!r}")
 
     def prepare(self, train):

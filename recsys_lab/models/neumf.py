@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -70,6 +71,7 @@ class NeuMF(TorchRecommender):
     reg: float = 0.0
 
     def __post_init__(self):
+        super().__post_init__()
         self.layers = tuple(int(h) for h in self.layers)          # a list from JSON config too
 
     def _check_config(self):
@@ -78,7 +80,8 @@ class NeuMF(TorchRecommender):
             raise ValueError(f"kind must be 'gmf', 'mlp' or 'neumf', got {self.kind!r}")
         if self.n_negatives < 1:
             raise ValueError(f"n_negatives must be >= 1, got {self.n_negatives!r}")
-        if not self.layers or any(int(h) < 1 for h in self.layers):
+        if not self.layers or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1
+                                  for h in self.layers):
             raise ValueError(f"layers must be positive widths, got {self.layers!r}")
 
     def prepare(self, train):

@@ -105,7 +105,7 @@ class HardNegativeMiner:
     """
 
     def __init__(self, model: WindowScorer, top: int = 100):
-        if not isinstance(model, WindowScorer):
+        if not model.supports(WindowScorer):
             raise TypeError(f"cannot mine negatives from {type(model).__name__}: it does not "
                             "implement WindowScorer.score_windows(tokens)")
         model._check_fitted()

@@ -15,18 +15,21 @@ import numpy as np
 from scipy.sparse.linalg import svds
 
 from .base import Recommender
+from .capabilities import EmbeddingModel
 
 
 @dataclass(eq=False)
-class PureSVD(Recommender):
+class PureSVD(Recommender, EmbeddingModel):
     """Truncated SVD; ``embedding_size`` singular vectors (capped at min(n_users, n_items) - 1)."""
 
     embedding_size: int = 64
     seed: int = 0
 
-    def _fit(self, train):
-        if not isinstance(self.embedding_size, (int, np.integer)) or self.embedding_size < 1:
+    def _check_config(self):
+        if self.embedding_size < 1:
             raise ValueError(f"embedding_size must be a positive integer, got {self.embedding_size!r}")
+
+    def _fit(self, train):
         R = self.seen_.astype(np.float64)
         f = min(int(self.embedding_size), min(R.shape) - 1)
         if f < 1:

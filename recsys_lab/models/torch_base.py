@@ -26,9 +26,10 @@ left free for a config field), and how to score users::
 
 The loop seeds numpy and torch (without touching the global torch RNG: it runs inside
 ``torch.random.fork_rng``), picks the device (``"auto"`` = CUDA when present), runs Adam, shows a
-tqdm bar only on a terminal (or when ``progress=True``), and with a validation split evaluates
-full-ranking NDCG@10 after every epoch, stops after ``patience`` epochs without improvement and
-restores the best weights. Optional hooks: ``prepare(train)`` (data structures built once before
+tqdm bar only on a terminal (or when ``progress=True``), and with a validation split calls its
+validation callback after every epoch (``validation_score(valid)``: full-ranking NDCG@10 from the
+numpy kernel ``recsys_lab.metrics``, so models never import eval; a model may override it), stops
+after ``patience`` epochs without improvement and restores the best weights. Optional hooks: ``prepare(train)`` (data structures built once before
 the module, e.g. a graph), ``refresh()`` (recompute serving caches from the current weights,
 called before every evaluation and after loading), ``configure_optimizer(module)``.
 
@@ -39,8 +40,10 @@ state as a ``.pt`` file read back with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import copy
+import json
 import sys
 import time
+from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +54,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.interactions import Interactions
-from .base import Recommender
+from ..metrics import validation_ndcg
+from .base import Recommender, check_fit_data
+from .capabilities import EmbeddingModel, TorchModel
 
 _MODULE_PREFIX = "module__"
 
@@ -79,7 +84,7 @@ def minibatches(n: int, batch_size: int, rng: np.random.Generator | None = None)
 
 
 @dataclass(eq=False)
-class TorchRecommender(Recommender):
+class TorchRecommender(Recommender, TorchModel):
     """Base of the torch models: shared hyper-parameters and the seeded training loop."""
 
     embedding_size: int = 64
@@ -95,21 +100,21 @@ class TorchRecommender(Recommender):
     valid_users: int | None = None    # early stopping on a seeded sample of this many valid users
 
     # ---- to implement ---------------------------------------------------------------------
+    @abstractmethod
     def build_module(self) -> nn.Module:
         """The network; may read ``n_users_``, ``n_items_``, config and fitted ``*_`` arrays."""
-        raise NotImplementedError
 
+    @abstractmethod
     def batches(self, train: Interactions, rng: np.random.Generator):
         """One epoch of training batches (tuples of tensors on ``self.device_``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def compute_loss(self, module: nn.Module, batch) -> torch.Tensor:
         """Scalar training loss of one batch (regularisation included)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def score_users(self, module: nn.Module, users: torch.Tensor) -> torch.Tensor:
         """Scores [len(users), n_items] of users (LongTensor [n]); runs under ``no_grad``/eval."""
-        raise NotImplementedError
 
     # ---- optional hooks -------------------------------------------------------------------
     def prepare(self, train: Interactions) -> None:
@@ -133,14 +138,9 @@ class TorchRecommender(Recommender):
 
     # ---- the loop -------------------------------------------------------------------------
     def fit(self, train: Interactions, valid: Interactions | None = None) -> "TorchRecommender":
-        """Train on ``train``; with ``valid``, early-stop on its NDCG@10 and keep the best epoch."""
-        if valid is not None:
-            if not isinstance(valid, Interactions):
-                raise TypeError(f"valid must be Interactions, got {type(valid).__name__}")
-            if (valid.n_users, valid.n_items) != (train.n_users, train.n_items):
-                raise ValueError("valid and train must share one id space "
-                                 f"({valid.n_users}x{valid.n_items} vs {train.n_users}x{train.n_items})")
-        self._check_config()
+        """Train on ``train``; with ``valid``, early-stop on ``validation_score(valid)`` (NDCG@10)
+        and keep the best epoch."""
+        check_fit_data(train, valid)
         self._valid = self._valid_sample(valid)
         try:
             return super().fit(train)
@@ -159,17 +159,15 @@ class TorchRecommender(Recommender):
 
     def _check_config(self) -> None:
         for name in ("embedding_size", "epochs", "batch_size"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if self.reg < 0:
             raise ValueError(f"reg must be >= 0, got {self.reg!r}")
-        if self.num_threads is not None and int(self.num_threads) < 1:
+        if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1 or None, got {self.num_threads!r}")
-        if self.valid_users is not None and (not isinstance(self.valid_users, (int, np.integer))
-                                             or self.valid_users < 1):
+        if self.valid_users is not None and self.valid_users < 1:
             raise ValueError(f"valid_users must be a positive integer or None, got {self.valid_users!r}")
         if self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience!r}")
@@ -234,9 +232,10 @@ class TorchRecommender(Recommender):
             else len(rows)
 
     def validation_score(self, valid: Interactions) -> float:
-        """NDCG@10 of the current weights on ``valid`` (full ranking, training items masked)."""
-        from ..eval import evaluate  # local: eval imports models in some paths
-        return float(evaluate(self, valid, k=10)["ndcg"].iloc[0])
+        """The validation callback: NDCG@10 of the current weights on ``valid`` (full ranking,
+        training items masked; ``recsys_lab.metrics.validation_ndcg``). Override it for a model
+        whose full ranking is too slow to validate every epoch."""
+        return float(validation_ndcg(self, valid, k=10))
 
     # ---- scoring --------------------------------------------------------------------------
     def _score(self, users: np.ndarray) -> np.ndarray:
@@ -249,16 +248,16 @@ class TorchRecommender(Recommender):
         return s.float().cpu().numpy()
 
     # ---- persistence ----------------------------------------------------------------------
-    def state_dict(self) -> dict[str, np.ndarray]:
-        state = super().state_dict()
+    def _own_state(self) -> dict[str, np.ndarray]:
+        state = super()._own_state()
         for name, t in self.module_.state_dict().items():
             state[_MODULE_PREFIX + name] = t.detach().cpu().numpy()
         return state
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+    def _load_own_state(self, state: dict[str, np.ndarray]) -> None:
         mod = {k[len(_MODULE_PREFIX):]: torch.from_numpy(np.array(v))
                for k, v in state.items() if k.startswith(_MODULE_PREFIX)}
-        super().load_state_dict({k: v for k, v in state.items() if not k.startswith(_MODULE_PREFIX)})
+        super()._load_own_state({k: v for k, v in state.items() if not k.startswith(_MODULE_PREFIX)})
         self.module_ = self.build_module().to(self.device_)
         self.module_.load_state_dict(mod)
         self.module_.eval()
@@ -266,7 +265,6 @@ class TorchRecommender(Recommender):
 
     def save_checkpoint(self, path) -> Path:
         """Write config and state to a torch ``.pt`` file (tensors and primitives only)."""
-        import json
         path = Path(path)
         state = {k: torch.from_numpy(np.array(v)) for k, v in self.state_dict().items()}
         torch.save({"class": type(self).__name__, "config": json.dumps(self.get_config()),
@@ -276,7 +274,6 @@ class TorchRecommender(Recommender):
     @classmethod
     def load_checkpoint(cls, path, device: str | None = None) -> "TorchRecommender":
         """Load a ``save_checkpoint`` file with ``torch.load(weights_only=True)`` (no code runs)."""
-        import json
         ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
         klass = Recommender.registry.get(ckpt.get("class"))
         if klass is None or not issubclass(klass, TorchRecommender):
@@ -284,21 +281,22 @@ class TorchRecommender(Recommender):
         config = json.loads(ckpt["config"])
         if device is not None:
             config["device"] = device
-        model = klass(**config)
+        model = klass.from_config(config)
         model.load_state_dict({k: v.numpy() for k, v in ckpt["state"].items()})
         return model
 
 
 @dataclass(eq=False)
-class EmbeddingRecommender(TorchRecommender):
+class EmbeddingRecommender(TorchRecommender, EmbeddingModel):
     """A torch model that scores by a dot product, s(u, i) = e_u . e_i (BPR-MF, LightGCN, ...).
 
     Subclasses implement ``factors(module) -> (E_users [n_users, d], E_items [n_items, d])``;
-    this gives ``score_users`` plus ``user_vectors``/``item_vectors`` (numpy) for ANN wrappers.
+    this gives ``score_users`` plus ``user_vectors``/``item_vectors`` (numpy): an EmbeddingModel.
     """
 
+    @abstractmethod
     def factors(self, module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
+        """(user table [n_users, d], item table [n_items, d]) of ``module``."""
 
     def score_users(self, module, users):
         U, V = self.factors(module)

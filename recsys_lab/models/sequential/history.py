@@ -1,12 +1,13 @@
 """``SequentialRecommender``: what every sequential model shares, whatever its architecture.
 
 - the user's time-ordered history (training events, then ``update``/``extend``), stored flat
-  (``seq_items_``, ``seq_ptr_``, see ``data.py``) and the seen set (training CSR plus appended
-  events, merged lazily);
+  (``seq_items_``, ``seq_ptr_``, see ``data.py``); the seen set is the base class's ``SeenSet``
+  (appends merged lazily);
 - training examples "the first t items predict item t" (``samples_per_user`` cut points per user);
 - module initialisation: item rows from titles (``item_init="text"``), an item bias at the centred
   log-popularity, and ``warm_start`` from another fitted model of the same block design;
-- ``score_candidates(users, items[n, C])`` for re-ranking, under eval mode and inference mode.
+- ``score(users, items=[n, C])`` for re-ranking, under eval mode and inference mode
+  (``score_candidates`` is its older name).
 
 An architecture subclasses it and implements ``build_module``, ``make_batch``, ``compute_loss``,
 ``score_users`` and ``_score_candidates`` (and ``_update_state`` when it caches user state).
@@ -16,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -71,24 +71,6 @@ class SequentialRecommender(TorchRecommender):
                              d=self.embedding_size, n_layers=self.n_layers, n_heads=self.n_heads,
                              max_len=self.max_len, n_extra=n_extra, dropout=self.dropout)
 
-    # ---- seen items: the training CSR plus events appended since (merged lazily) -----------
-    @property
-    def seen_(self) -> sp.csr_matrix:
-        pending = self.__dict__.get("_pending_seen")
-        if pending:
-            u, i = np.array(pending).T
-            extra = sp.csr_matrix((np.ones(len(u), np.float32), (u, i)), shape=self.seen_csr_.shape)
-            merged = self.seen_csr_ + extra
-            merged.data[:] = 1.0
-            self.seen_csr_ = merged.tocsr()
-            pending.clear()
-        return self.seen_csr_
-
-    @seen_.setter
-    def seen_(self, value: sp.csr_matrix) -> None:
-        self.seen_csr_ = sp.csr_matrix(value)
-        self._pending_seen = []
-
     # ---- histories ------------------------------------------------------------------------
     def prepare(self, train: Interactions) -> None:
         self._hist = [h.astype(np.int64) for h in train.histories()]
@@ -116,15 +98,14 @@ class SequentialRecommender(TorchRecommender):
             self._hist = [self.seq_items_[a:b] for a, b in zip(self.seq_ptr_[:-1], self.seq_ptr_[1:])]
             self._last_ts = np.full(self.n_users_, np.iinfo(np.int64).min)
 
-    def state_dict(self):
+    def _own_state(self):
         self._ensure_hist()
         self._sync_flat()
-        self.seen_                                             # merge pending updates
-        return super().state_dict()
+        return super()._own_state()
 
-    def load_state_dict(self, state):
+    def _load_own_state(self, state):
         self._hist = None
-        super().load_state_dict(state)
+        super()._load_own_state(state)
 
     def history(self, user: int) -> np.ndarray:
         """User's item sequence in time order (training events plus updates)."""
@@ -132,39 +113,27 @@ class SequentialRecommender(TorchRecommender):
         self._ensure_hist()
         return self._hist[int(self._check_users([user])[0])]
 
-    def update(self, user: int, item: int, timestamp: int | None = None) -> "SequentialRecommender":
-        """Append one event to ``user``'s history and refresh that user's serving state."""
-        self._check_fitted()
+    def _update(self, u: int, item: int, timestamp: int | None) -> None:
+        """``update``: append one event to the user's history and refresh its serving state."""
         self._ensure_hist()
-        u = int(self._check_users([user])[0])
-        item = int(item)
-        if not 0 <= item < self.n_items_:
-            raise IndexError(f"unknown item index {item} (model knows {self.n_items_} items)")
         if timestamp is not None:
             if timestamp < self._last_ts[u]:
                 raise ValueError(f"timestamp {timestamp} is before user {u}'s last event "
                                  f"({self._last_ts[u]}); events must arrive in time order")
             self._last_ts[u] = timestamp
         self._hist[u] = np.append(self._hist[u], item)
-        self._pending_seen.append((u, item))                 # merged into seen_ when read
+        self.seen_set_.add(u, item)                            # merged into the CSR when read
         self._update_state(u)
-        return self
 
-    def extend(self, events: Interactions) -> "SequentialRecommender":
-        """Append many events (e.g. the validation split before testing), then refresh all."""
-        self._check_fitted()
+    def _extend(self, events: Interactions) -> None:
+        """``extend``: append many events (e.g. the validation split before testing), refresh all."""
         self._ensure_hist()
-        if (events.n_users, events.n_items) != (self.n_users_, self.n_items_):
-            raise ValueError("events must share the model's id space")
         for u, h in enumerate(events.histories()):
             if len(h):
                 self._hist[u] = np.concatenate([self._hist[u], h.astype(np.int64)])
-        seen = self.seen_ + events.to_csr()
-        seen.data[:] = 1.0
-        self.seen_ = seen.tocsr()
+        self.seen_set_.extend(events.to_csr())
         self._sync_flat()
         self.refresh()
-        return self
 
     def _update_state(self, u: int) -> None:
         """Refresh the serving state of one user after an appended event (default: none)."""
@@ -245,12 +214,11 @@ class SequentialRecommender(TorchRecommender):
         """Scores [n, C] of candidates ``cand`` (long [n, C], on the device); runs under ``_serve``."""
         raise NotImplementedError
 
-    def score_candidates(self, users, candidates) -> np.ndarray:
-        """Scores float32 [n, C] of ``candidates`` (int [n, C]) for ``users`` (int [n])."""
-        users = self._check_users(users)
-        cand = np.array(candidates, dtype=np.int64).reshape(len(users), -1)        # a writable copy
-        if cand.size and (cand.min() < 0 or cand.max() >= self.n_items_):
-            raise IndexError(f"candidate item indices must be in 0..{self.n_items_ - 1}")
+    def _score_items(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         with self._serve():
-            return self._score_candidates(users, torch.as_tensor(cand, device=self.device_)
+            return self._score_candidates(users, torch.as_tensor(np.array(items), device=self.device_)
                                           ).float().cpu().numpy()
+
+    def score_candidates(self, users, candidates) -> np.ndarray:
+        """Scores float32 [n, C] of ``candidates`` (int [n, C]): ``score(users, items=candidates)``."""
+        return self.score(users, items=candidates)

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..capabilities import MultiVectorModel
 from ..sampling import WindowScorer
 from ..torch_base import minibatches
 from .cost_model import cost_model
@@ -88,9 +89,10 @@ class HistoryEncoder(nn.Module):
 
 
 @dataclass(eq=False)
-class CachedVectorModel(SequentialRecommender, WindowScorer):
+class CachedVectorModel(SequentialRecommender, WindowScorer, MultiVectorModel):
     """History -> S segments x m vectors per user (cached in ``cache_`` [n_users, S, m, d]);
-    item vectors tied; full-catalog softmax loss; late-interaction scores."""
+    item vectors tied; full-catalog softmax loss; late-interaction scores. A MultiVectorModel:
+    V = S*m vectors per user (ANNIndex searches each and re-scores with ``late_interaction``)."""
 
     arch: ClassVar[str] = "late"                               # the cost model's architecture
 
@@ -189,6 +191,25 @@ class CachedVectorModel(SequentialRecommender, WindowScorer):
             v = self.module_.vectors(self.cache_[torch.as_tensor(u)]).float().cpu().numpy()
         return np.concatenate([v, np.ones((*v.shape[:2], 1), np.float32)], -1)
 
+    def user_vector_mask(self, users=None) -> np.ndarray:
+        """Which of the S*m vectors take part: bool [n, S*m] (segments that hold items, and the open one)."""
+        u = np.arange(self.n_users_) if users is None else self._check_users(users)
+        m = self._n_vectors()[1]
+        return self.cache_valid_[torch.as_tensor(u)].repeat_interleave(m, 1).cpu().numpy()
+
+    def late_interaction(self, vectors, mask, items) -> np.ndarray:
+        """The model's operator on [v, 1] vectors [n, V, d + 1], mask [n, V] and [e, b] item vectors
+        [N, d + 1] or [n, C, d + 1]: float32 [n, N] / [n, C] (the bias rides in the last
+        coordinate; MaxSim and the attention weights are unchanged by a per-item constant)."""
+        beta = self.module_.log_beta.detach().exp().cpu()
+        v, valid, e = (torch.as_tensor(np.asarray(x)) for x in (vectors, mask, items))
+        step = max(1, _CHUNK // max(1, v.shape[1] * e.shape[-2]))
+        with torch.inference_mode():
+            return torch.cat([late_interaction(v[lo:lo + step], valid[lo:lo + step].bool(),
+                                               e if e.dim() == 2 else e[lo:lo + step],
+                                               self._interaction(), beta)
+                              for lo in range(0, max(len(v), 1), step)]).float().numpy()
+
     def item_vectors(self) -> np.ndarray:
         """Item vectors [e_i, b_i] (encoded offline; bias last), float32 [n_items, d + 1].
 
@@ -221,6 +242,7 @@ class MultiSegmentLateInteraction(CachedVectorModel):
     def __post_init__(self):
         if self.train_segments is not None:
             self.train_segments = tuple(int(s) for s in self.train_segments)
+        super().__post_init__()
 
     def _check_config(self):
         super()._check_config()

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..capabilities import EmbeddingModel
 from ..sampling import WindowScorer
 from .data import last_window, window_histories
 from .encoder import Block, EncoderConfig, init_weights
@@ -94,7 +95,7 @@ class SASRecNet(nn.Module):
 
 
 @dataclass(eq=False)
-class SASRec(SequentialRecommender, WindowScorer):
+class SASRec(SequentialRecommender, WindowScorer, EmbeddingModel):
     """Causal self-attention over the history; next-item scores <F_last, E[i]> (Kang & McAuley 2018).
 
     >>> SASRec(embedding_size=64, n_layers=2, n_heads=1, max_len=50, loss="bce").fit(train, valid)

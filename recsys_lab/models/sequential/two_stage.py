@@ -7,53 +7,51 @@ items the user has seen last (-inf).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from ..base import Recommender, mask_rows, topk
+from ..base import Recommender
+from ..composite import Composite
+from ..ranking import mask_rows, topk
 
 
 @dataclass(eq=False)
-class TwoStage(Recommender):
-    """``retriever`` (any Recommender) -> top ``candidates`` unseen items -> ``ranker``.
+class TwoStage(Composite):
+    """``retriever`` (any Recommender) -> top ``candidates`` unseen items -> ``ranker`` (any
+    Recommender: it scores the candidates with ``score(users, items=...)``).
 
-    The ranker must have ``score_candidates(users, items[n, C]) -> [n, C]`` (the sequential
-    models do). Unfitted components are fitted on ``fit``'s data; fitted ones are used as they
-    are. ``extend`` forwards new events to both components.
+    A composite of two declared components: unfitted ones are fitted on ``fit``'s data, fitted
+    ones are used as they are (and a TwoStage of two fitted models is ready at construction).
+    The seen set and id space are the ranker's; ``update``/``extend`` reach both components.
     """
 
     retriever: Recommender
     ranker: Recommender
     candidates: int = 100
 
-    def _fit(self, train):
-        if not hasattr(self.ranker, "score_candidates"):
-            raise TypeError(f"{type(self.ranker).__name__} has no score_candidates(users, items)")
-        for model in {id(self.retriever): self.retriever, id(self.ranker): self.ranker}.values():
+    components: ClassVar[tuple[str, ...]] = ("retriever", "ranker")
+    primary: ClassVar[str] = "ranker"
+
+    def _check_config(self):
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be a positive integer, got {self.candidates!r}")
+
+    def _fit_components(self, train, valid):
+        for model in self._distinct_parts():
             if not model.is_fitted():
-                model.fit(train)
-        if not 0 < self.candidates <= self.n_items_:
+                model.fit(train, valid=valid)
+
+    def _build(self):
+        if self.candidates > self.n_items_:
             raise ValueError(f"candidates must be in 1..{self.n_items_}, got {self.candidates}")
 
     @classmethod
     def from_fitted(cls, retriever: Recommender, ranker: Recommender, candidates: int = 100) -> "TwoStage":
-        """Wrap two fitted models without refitting (seen items: the ranker's current ones)."""
+        """Two fitted models, used as they are (the same as the constructor, checked fitted)."""
         for model in (retriever, ranker):
             model._check_fitted()
-        if (retriever.n_users_, retriever.n_items_) != (ranker.n_users_, ranker.n_items_):
-            raise ValueError("retriever and ranker must share one id space")
-        self = cls(retriever, ranker, candidates)
-        self.n_users_, self.n_items_, self.seen_ = ranker.n_users_, ranker.n_items_, ranker.seen_
-        self._fit(None)
-        return self
-
-    def extend(self, events) -> "TwoStage":
-        for model in {id(self.retriever): self.retriever, id(self.ranker): self.ranker}.values():
-            model.extend(events)
-        seen = self.seen_ + events.to_csr()
-        seen.data[:] = 1.0
-        self.seen_ = seen.tocsr()
-        return self
+        return cls(retriever, ranker, candidates)
 
     def candidate_items(self, users) -> np.ndarray:
         """The retriever's top-C unseen items per user, int64 [n, C] (best first)."""
@@ -63,7 +61,7 @@ class TwoStage(Recommender):
         s = np.array(self.retriever.score(users), dtype=np.float32)     # [n, N]
         mask_rows(s, self.retriever.seen_, users)
         cand, cand_s = topk(s, self.candidates)                         # [n, C]
-        ranked = self.ranker.score_candidates(users, cand)              # [n, C]
+        ranked = self.ranker.score(users, items=cand)                   # [n, C]
         rows = np.arange(len(users))[:, None]
         # everything else keeps the retriever's order, strictly below the lowest candidate
         low = ranked.min(1, keepdims=True) - 1.0
