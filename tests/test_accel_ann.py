@@ -1,11 +1,15 @@
 """ANNIndex: exact flat search equals brute force; approximate backends measured by overlap@k."""
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from recsys_lab.accel import ANNIndex, overlap_at_k
-from recsys_lab.models.base import Popularity
+from recsys_lab.models.base import Popularity, Recommender
+from recsys_lab.models.capabilities import MultiVectorModel
 from tests.accel_helpers import RandomVectors, random_interactions
+from tests.contract import RecommenderContract
 
 
 @pytest.fixture(scope="module")
@@ -99,5 +103,129 @@ def test_heavy_users_still_get_k_unseen_items(vectors, train):
 def test_needs_an_embedding_model(train):
     with pytest.raises(TypeError, match="embedding model"):
         ANNIndex(Popularity().fit(train))
+    with pytest.raises(TypeError, match="embedding model"):      # checked at construction, unfitted
+        ANNIndex(Popularity())
     with pytest.raises(ValueError, match="pq_m"):
         ANNIndex(RandomVectors(embedding_size=16).fit(train), backend="ivfpq", pq_m=5)
+
+
+# ---- multi-vector models: ColBERT's retrieval (search each user vector, merge, re-score) -------
+@pytest.fixture(scope="module")
+def sequential():
+    """A TwoTower (V = 1) and a MaxSim late-interaction model (S = 2 segments x m = 2: V = 4),
+    trained on the planted blocks with shuffled histories."""
+    from recsys_lab.models.sequential import MultiSegmentLateInteraction, TwoTower
+    from tests.test_late_interaction import TINY, shuffled_planted
+    train, _ = shuffled_planted()
+    return train, {"TwoTower": TwoTower(epochs=4, **TINY).fit(train),
+                   "MultiSegmentLateInteraction": MultiSegmentLateInteraction(
+                       segments=2, vectors_per_segment=2, interaction="maxsim", epochs=4, **TINY).fit(train)}
+
+
+def assert_same_ranking(items, scores, ref_items, ref_scores, tol=1e-5):
+    """Equal scores (within ``tol``) and equal items wherever the reference has no near-tie."""
+    np.testing.assert_allclose(scores, ref_scores, rtol=tol, atol=tol)
+    gap = np.abs(np.diff(ref_scores, axis=1))
+    clear = np.ones_like(ref_scores, dtype=bool)
+    clear[:, 1:] &= gap > tol
+    clear[:, :-1] &= gap > tol
+    np.testing.assert_array_equal(items[clear], ref_items[clear])
+
+
+@pytest.mark.parametrize("name", ["TwoTower", "MultiSegmentLateInteraction"])
+def test_multi_vector_flat_search_is_exact(sequential, name):
+    train, models = sequential
+    model = models[name]
+    V = model.user_vectors(np.arange(5))
+    assert V.ndim == 3 and V.shape[1] == (1 if name == "TwoTower" else 4)      # [n, V, d]
+    ann = ANNIndex(model, backend="flat")                 # failed before: "too many values to unpack"
+    users = np.arange(train.n_users)
+    items, scores = ann.recommend(users, k=10)
+    ref_items, ref_scores = model.recommend(users, k=10)
+    assert_same_ranking(items, scores, ref_items, ref_scores)
+    assert overlap_at_k(items, ref_items) == 1.0
+    # the operator on the model's vectors is the model's score, for the full catalog and candidates
+    np.testing.assert_allclose(ann.score(users[:9]), model.score(users[:9]), rtol=1e-5, atol=1e-5)
+    cand = np.arange(20)[None].repeat(9, 0)
+    np.testing.assert_allclose(ann.score(users[:9], items=cand), model.score(users[:9], items=cand),
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["TwoTower", "MultiSegmentLateInteraction"])
+def test_multi_vector_hnsw_overlap_is_measured(sequential, name):
+    train, models = sequential
+    model = models[name]
+    users = np.arange(train.n_users)
+    exact = model.recommend(users, k=10)[0]
+    tight = overlap_at_k(ANNIndex(model, backend="hnsw", M=4, ef_search=4).recommend(users, k=10)[0], exact)
+    loose = overlap_at_k(ANNIndex(model, backend="hnsw", M=16, ef_search=64).recommend(users, k=10)[0], exact)
+    print(f"{name}: overlap@10 HNSW M=4 ef=4 {tight:.3f}, M=16 ef=64 {loose:.3f}")
+    assert 0.5 < tight <= loose and loose >= 0.98
+
+
+@dataclass(eq=False)
+class RandomMultiVectors(Recommender, MultiVectorModel):
+    """V = 3 Gaussian vectors per user, some masked out, MaxSim: s(u, i) = max_{k valid} <v_uk, q_i>."""
+
+    seed: int = 0
+
+    def _fit(self, train):
+        rng = np.random.default_rng(self.seed)
+        self.vectors_ = rng.standard_normal((self.n_users_, 3, 8)).astype(np.float32)
+        self.mask_ = rng.random((self.n_users_, 3)) < 0.6
+        self.mask_[np.arange(self.n_users_), rng.integers(0, 3, self.n_users_)] = True   # >= 1 valid
+        self.items_ = rng.standard_normal((self.n_items_, 8)).astype(np.float32)
+
+    def user_vectors(self, users=None):
+        return self.vectors_ if users is None else self.vectors_[self._check_users(users)]
+
+    def user_vector_mask(self, users=None):
+        return self.mask_ if users is None else self.mask_[self._check_users(users)]
+
+    def item_vectors(self):
+        return self.items_
+
+    def late_interaction(self, vectors, mask, items):
+        e = items if items.ndim == 3 else np.broadcast_to(items, (len(vectors), *items.shape))
+        logits = np.einsum("nvd,ncd->nvc", vectors, e)
+        return np.where(mask[:, :, None], logits, -np.inf).max(1)
+
+    def _score(self, users):
+        return self.late_interaction(self.vectors_[users], self.mask_[users], self.items_)
+
+
+def test_multi_vector_search_equals_a_maxsim_loop(train):
+    """Masked vectors take no part; flat search equals brute-force MaxSim over the valid vectors."""
+    model = RandomMultiVectors().fit(train)
+    assert (~model.mask_).any()                              # some vectors are masked
+    users = np.arange(train.n_users)
+    seen = train.to_csr()
+    ref = []
+    for u in users:                                          # naive loop over valid vectors
+        s = np.array([max(float(v @ q) for v, ok in zip(model.vectors_[u], model.mask_[u]) if ok)
+                      for q in model.items_])
+        s[seen[u].indices] = -np.inf
+        ref.append(np.argsort(-s, kind="stable")[:10])
+    items, _ = ANNIndex(model, backend="flat").recommend(users, k=10)
+    np.testing.assert_array_equal(items, np.array(ref))
+    approx = ANNIndex(model, backend="hnsw", M=8, ef_search=16).recommend(users, k=10)[0]
+    measured = overlap_at_k(approx, items)
+    print(f"RandomMultiVectors (V=3, 300 items): overlap@10 HNSW M=8 ef=16 {measured:.3f}")
+    assert 0.5 < measured <= 1.0
+
+
+class TestANNLateInteraction(RecommenderContract):
+    """The contract for ColBERT-style retrieval over a multi-vector model (HNSW, V = 4)."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def data(cls):
+        from tests.test_late_interaction import shuffled_planted
+        return shuffled_planted()
+
+    def make_model(self):
+        from recsys_lab.models.sequential import MultiSegmentLateInteraction
+        from tests.test_late_interaction import TINY
+        return ANNIndex(MultiSegmentLateInteraction(segments=2, vectors_per_segment=2, epochs=8,
+                                                    **{**TINY, "samples_per_user": 6}),
+                        backend="hnsw", M=8, ef_search=16)

@@ -141,3 +141,48 @@ def test_update_rejects_unknown_ids(model):
         cache.update(model.n_users_, 0)
     with pytest.raises(IndexError, match="unknown item"):
         cache.update(0, -1)
+
+
+def reference_fifo(stream, capacity):
+    """Hits of a FIFO cache: a hit does not renew the entry (plain list loop)."""
+    order, hits = [], 0
+    for key in stream:
+        if key in order:
+            hits += 1
+        else:
+            order.append(key)
+            if len(order) > capacity:
+                order.pop(0)
+    return hits
+
+
+def test_lru_and_fifo_are_two_policies():
+    """The eviction rule is the class: LRU renews on a hit, FIFO does not (was one class doing both)."""
+    from recsys_lab.accel.cache import FIFO, LRU
+    lru, fifo = LRU(2), FIFO(2)
+    for c in (lru, fifo):
+        c.put("a", 1)
+        c.put("b", 2)
+        assert c.get("a") == 1                            # a hit on the oldest entry ...
+        c.put("c", 3)                                     # ... then one eviction
+    assert list(lru.data) == ["a", "c"] and list(fifo.data) == ["b", "c"]
+    stream = zipf_requests(40, 600, exponent=1.1, seed=5).tolist()
+    for cls, ref in ((LRU, reference_lru), (FIFO, reference_fifo)):
+        c = cls(7)
+        for key in stream:
+            if c.get(key) is None:
+                c.put(key, True)
+        assert c.hits == ref(stream, 7)
+    assert reference_lru(stream, 7) != reference_fifo(stream, 7)      # the stream tells them apart
+    with pytest.raises(TypeError):
+        LRU(3, policy="fifo")                             # no policy flag inside LRU any more
+    with pytest.raises(ValueError, match="capacity"):
+        FIFO(0)
+
+
+def test_cached_policy_selects_the_class(model):
+    from recsys_lab.accel.cache import FIFO, LRU
+    assert type(Cached(model, policy="fifo").results) is FIFO
+    assert type(Cached(model).results) is LRU
+    with pytest.raises(ValueError, match="policy"):
+        Cached(model, policy="random")

@@ -1,8 +1,10 @@
-"""The Recommender contract for PureSVD and every accelerator wrapped around it."""
+"""The Recommender contract for PureSVD, every accelerator wrapped around it, and composites."""
 import numpy as np
 import pytest
 
 from recsys_lab.accel import ANNIndex, Batched, Cached, LowRank, Pruned, Quantized
+from recsys_lab.models import EASE, Recommender
+from recsys_lab.models.sequential import TwoStage
 from recsys_lab.models.svd import PureSVD
 from tests.accel_helpers import SVD_RANK, svd
 from tests.contract import RecommenderContract, planted_blocks
@@ -86,6 +88,48 @@ class TestCachedANNQuantized(RecommenderContract):
 
     def make_model(self):
         return Cached(ANNIndex(Quantized(svd()), backend="hnsw", M=8), capacity=32)
+
+
+class TestTwoStage(RecommenderContract):
+    """A composite of two models: EASE retrieves 20 candidates, PureSVD re-ranks them."""
+
+    def make_model(self):
+        return TwoStage(EASE(reg=10.0), svd(), candidates=20)
+
+    def test_candidates_come_first_in_the_rankers_order(self, fitted):
+        users = np.arange(15)
+        cand = fitted.candidate_items(users)
+        top, _ = fitted.recommend(users, k=20)
+        assert all(set(a) == set(b) for a, b in zip(top, cand))
+        ref = fitted.ranker.score(users, items=cand)
+        np.testing.assert_array_equal(top, np.take_along_axis(cand, np.argsort(-ref, 1, kind="stable"), 1))
+
+
+class TestBatchedCachedTwoStage(RecommenderContract):
+    """Wrappers over a composite: one seen set (the ranker's) for the whole chain."""
+
+    def make_model(self):
+        return Batched(Cached(TwoStage(EASE(reg=10.0), svd(), candidates=20), capacity=8), max_batch=3)
+
+    def test_one_seen_set_per_chain(self, fitted):
+        assert fitted.seen_set_ is fitted.model.model.ranker.seen_set_
+
+
+def test_two_stage_needs_its_components():
+    with pytest.raises(TypeError, match="retriever must be Recommender"):
+        TwoStage("EASE", svd())
+    with pytest.raises(ValueError, match="candidates must be a positive"):
+        TwoStage(EASE(), svd(), candidates=0)
+
+
+def test_save_load_keeps_every_layer_fitted(tmp_path):
+    train, _ = planted_blocks()
+    chain = Cached(ANNIndex(Quantized(svd()), backend="flat"), capacity=4).fit(train)
+    back = Recommender.load(chain.save(tmp_path / "chain.npz"))
+    assert [type(m).__name__ for m in (back, back.model, back.model.model, back.model.model.model)] == \
+        ["Cached", "ANNIndex", "Quantized", "PureSVD"]
+    assert all(m.is_fitted() for m in (back, back.model, back.model.model, back.model.model.model))
+    np.testing.assert_array_equal(back.recommend(np.arange(9), k=4)[0], chain.recommend(np.arange(9), k=4)[0])
 
 
 def test_wrapping_a_fitted_model_builds_at_once():

@@ -88,9 +88,11 @@ class Recommender(ABC):
     def score(self, users, items=None) -> np.ndarray:
         """float32 [len(users), n_items], or [len(users), C] for candidate ``items`` ([n, C] or [C])."""
         users = self._check_users(users)
-        if items is None:
+        cand = None if items is None else as_candidates(items, len(users), self.n_items_)
+        if len(users) == 0:
+            return np.zeros((0, self.n_items_ if cand is None else cand.shape[1]), np.float32)
+        if cand is None:
             return np.asarray(self._score(users), dtype=np.float32)
-        cand = as_candidates(items, len(users), self.n_items_)
         return np.asarray(self._score_items(users, cand), dtype=np.float32)
 
     def recommend(self, users, k: int = 10, filter_seen: bool = True, exclude: sp.spmatrix | None = None,
@@ -106,10 +108,10 @@ class Recommender(ABC):
         filter_seen = check_flag("filter_seen", filter_seen)
         exclude = as_mask(exclude, (self.n_users_, self.n_items_))
         cand = None
-        if items is not None:
-            cand = as_candidates(items, len(users), self.n_items_)
+        if items is not None:                  # sorted by item: ties go to the lower item index
+            cand = np.sort(as_candidates(items, len(users), self.n_items_), axis=1)
             k = check_k(k, cand.shape[1], "the candidate list")
-            if cand.size and (np.diff(np.sort(cand, 1), axis=1) == 0).any():
+            if (np.diff(cand, axis=1) == 0).any():
                 raise ValueError("items: a candidate list repeats an item")
         if len(users) == 0:
             return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)

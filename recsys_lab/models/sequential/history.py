@@ -202,6 +202,8 @@ class SequentialRecommender(TorchRecommender):
         """``fn(items, start, t, *args)`` windows of these users' whole current histories."""
         self._ensure_hist()
         items, ptr = flat_histories([self._hist[u] for u in users])
+        if not len(items):                                     # only users without history:
+            items = np.zeros(1, np.int64)                      # all padding, nothing to index
         return fn(items, ptr[:-1], np.diff(ptr), *args)
 
     def _serve(self):
