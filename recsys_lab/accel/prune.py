@@ -87,7 +87,7 @@ class LowRank(TableWrapper):
     rank: int = 16
 
     def _check_config(self):
-        if not isinstance(self.rank, (int, np.integer)) or self.rank < 1:
+        if self.rank < 1:
             raise ValueError(f"rank must be a positive integer, got {self.rank!r}")
 
     def fit_codec(self, items):
