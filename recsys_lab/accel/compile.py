@@ -65,3 +65,6 @@ class Compiled(Wrapper):
 
     def _score(self, users):
         return self._call(users)
+
+    def serving_device(self) -> str:
+        return str(self.device_)

@@ -154,7 +154,7 @@ def measure_latency(model, users=None, k: int = 10, n_requests: int = 200, warmu
     row["peak_request_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     row["serving_mb"] = model.serving_bytes() / 2**20
-    row["device"] = str(getattr(model, "device_", "cpu"))
+    row["device"] = model.serving_device()
     row["threads"] = effective_threads()
     row["cpu"] = cpu_model()
     return row

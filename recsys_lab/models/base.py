@@ -203,6 +203,10 @@ class Recommender(ABC):
         self._check_fitted()
         return as_indices(users, self.n_users_, "user")
 
+    def serving_device(self) -> str:
+        """Where ``recommend`` computes its scores ("cpu"; a torch model: its device)."""
+        return "cpu"
+
     def stats(self) -> dict:
         """Serving counters (cache hits, ...); a chain reports those of all its layers."""
         return {}

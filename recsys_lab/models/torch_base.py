@@ -131,6 +131,9 @@ class TorchRecommender(Recommender, TorchModel):
     def device_(self) -> torch.device:
         return resolve_device(self.device)
 
+    def serving_device(self) -> str:
+        return str(self.device_)
+
     def to_tensors(self, *arrays, dtype=torch.long):
         """numpy arrays -> tensors on the model's device (a tuple, ready to be a batch)."""
         dev = self.device_

@@ -21,16 +21,10 @@ from .cache import canonical
 # by name, so these are imported when a grid is resolved (never when recsys_lab.eval is imported).
 COMPONENT_MODULES = ("recsys_lab.models", "recsys_lab.accel")
 
-# The one piece of capability guessing left in the sweep: which dataclass field of an
-# accelerator holds the model it wraps. To be replaced by the field every wrapper declares
-# (issue 12, the wrapper contract); nothing else in the sweep looks at a class's fields for it.
-WRAPPED_FIELDS = ("model", "teacher", "base", "inner")
-
-
 def wrapped_field(klass: type) -> str | None:
-    """Name of the field through which ``klass`` wraps a model (None: not an accelerator)."""
-    names = [f.name for f in fields(klass)] if is_dataclass(klass) else []
-    return next((n for n in WRAPPED_FIELDS if n in names), None)
+    """Name of the field through which ``klass`` wraps a model (None: not an accelerator): the
+    one every Recommender declares, ``Recommender.wraps``."""
+    return klass.wraps
 
 
 def registry() -> dict[str, type]:
@@ -88,8 +82,8 @@ def _chains(block: dict) -> list[list[dict]]:
             acc = component(s["name"])
             field = wrapped_field(acc)
             if field is None:
-                raise ValueError(f"{s['name']} is not an accelerator (it has no "
-                                 f"{'/'.join(WRAPPED_FIELDS)} field to wrap a model)")
+                raise ValueError(f"{s['name']} is not an accelerator (it declares no field that "
+                                 "wraps a model: Recommender.wraps is None)")
             _check_params(acc, s["params"], skip=field)
         per_step = [[{"name": s["name"], "params": p} for p in _product(s["params"])] for s in steps]
         chains += [list(c) for c in itertools.product(*per_step)]
