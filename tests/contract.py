@@ -164,6 +164,8 @@ class RecommenderContract:
         users = np.arange(data[0].n_users)
         items, _ = fitted.recommend(users, k=5, filter_seen=True)
         assert not np.take_along_axis(seen[users], items, 1).any()
+        # the training events given as ``exclude`` (Interactions or CSR) mask the same items
+        np.testing.assert_array_equal(fitted.recommend(users, k=5, filter_seen=False, exclude=data[0])[0], items)
 
     def test_padding_when_k_exceeds_the_unseen_items(self, fitted, data):
         """k = the catalog: every unseen item once, then item -1 with score -inf, never a seen one."""

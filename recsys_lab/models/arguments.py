@@ -22,6 +22,8 @@ from dataclasses import fields
 import numpy as np
 import scipy.sparse as sp
 
+from ..data.interactions import Interactions
+
 
 def check_k(k, n_items: int, what: str = "the catalog") -> int:
     """``k`` as an int in 1..n_items (TypeError for a non-integer, ValueError for a bad value)."""
@@ -66,11 +68,13 @@ def as_candidates(items, n_users: int, n_items: int) -> np.ndarray:
 
 
 def as_mask(exclude, shape: tuple[int, int]) -> sp.csr_matrix | None:
-    """``exclude`` (None or a sparse [n_users, n_items] matrix) as CSR, its shape checked."""
+    """``exclude`` (None, Interactions or a sparse [n_users, n_items] matrix) as CSR, shape checked."""
     if exclude is None:
         return None
+    if isinstance(exclude, Interactions):
+        exclude = exclude.to_csr()
     if not sp.issparse(exclude):
-        raise TypeError(f"exclude must be a scipy sparse matrix [n_users, n_items], got "
+        raise TypeError(f"exclude must be Interactions or a scipy sparse matrix [n_users, n_items], got "
                         f"{type(exclude).__name__}")
     if exclude.shape != shape:
         raise ValueError(f"exclude has shape {exclude.shape}, the model's id space is {shape}")
@@ -136,7 +140,11 @@ def check_params(obj) -> None:
     cls = type(obj)
     hints = _HINTS.get(cls)
     if hints is None:
-        hints = _HINTS[cls] = typing.get_type_hints(cls)
+        try:
+            hints = typing.get_type_hints(cls)
+        except NameError:                              # an annotation that cannot be resolved:
+            hints = {}                                 # nothing to check it against
+        _HINTS[cls] = hints
     for f in fields(obj):
         hint = hints.get(f.name)
         if hint is None:
