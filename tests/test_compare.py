@@ -79,6 +79,28 @@ def test_fitted_models_keep_their_state_and_report_given_fit_seconds(split):
     assert reported == bpr.fit_seconds_ > 0, "a model's own fit time is reported"
 
 
+class CountingPopularity(Popularity):
+    """Popularity that keeps the users of every recommend call."""
+
+    def recommend(self, users, *args, **kwargs):
+        self.calls = getattr(self, "calls", []) + [np.atleast_1d(users).tolist()]
+        return super().recommend(users, *args, **kwargs)
+
+
+def test_latency_users_draws_the_timed_requests_from_them_only(split):
+    train, _, test = split
+    model = CountingPopularity().fit(train)
+    pool = np.array([3, 5])
+    compare({"pop": model}, test, latency_users=pool, batch_size=4, n_requests=20, warmup=2)
+    timed = model.calls[1:]  # evaluate() asks for all test users in one call first
+    # time_calls: the warm-up calls, then every batch timed (warm-up ones included, then dropped)
+    assert [len(c) for c in timed] == [1] * (2 + 22) + [4] * (1 + 6)
+    assert set(sum(timed, [])) == {3, 5}
+    plain = CountingPopularity().fit(train)
+    compare({"pop": plain}, test, batch_size=None, n_requests=50, warmup=0)
+    assert len(set(sum(plain.calls[1:], []))) > 2, "without latency_users the draw spans all users"
+
+
 def test_long_form_has_one_row_per_batch_size(split):
     train, _, test = split
     table = compare({"pop": Popularity().fit(train)}, test, batch_sizes=[1, 4], n_requests=6, warmup=1)

@@ -274,3 +274,21 @@ def test_compact_keeps_raw_ids(rated):
     assert np.array_equal(c.user_ids[c.user], sub.user_ids[sub.user])
     assert np.array_equal(c.item_ids[c.item], sub.item_ids[sub.item])
     assert c.item_info["title"].tolist() == [f"t{i}" for i in np.unique(sub.item)]
+
+
+# ---- user samples ------------------------------------------------------------------------------
+def test_sample_users_keeps_the_same_seeded_users_in_every_split(shop):
+    from recsys_lab.data import sample_users
+
+    parts = random_split(shop, (0.8, 0.1, 0.1), seed=0)
+    small = sample_users(parts, 50, seed=3)
+    keep = set(np.random.default_rng(3).choice(shop.n_users, 50, replace=False).tolist())
+    for whole, part in zip(parts, small):
+        assert part.n_users == whole.n_users and part.n_items == whole.n_items  # ids unchanged
+        assert set(part.user.tolist()) <= keep
+        assert sorted(pairs(part)) == sorted(p for p in pairs(whole) if p[0] in keep)
+    assert all(len(a) == len(b) for a, b in zip(sample_users(parts, 10**6), parts)), "all users"
+    with pytest.raises(ValueError, match="n_users must be a positive integer, got 0"):
+        sample_users(parts, 0)
+    with pytest.raises(ValueError, match="do not share one id space"):
+        sample_users([parts[0], compact(parts[1])], 10)

@@ -189,6 +189,22 @@ def compact(data: Interactions) -> Interactions:
                    _user_index=None, _item_index=None)
 
 
+def sample_users(splits: Sequence[Interactions], n_users: int, seed: int = 0) -> tuple[Interactions, ...]:
+    """The events of a seeded sample of ``n_users`` users (drawn without replacement from the whole
+    id space) in each of ``splits``; ids unchanged, so the splits still share one id space. Every
+    user when ``n_users`` is at least the number of users."""
+    splits = tuple(splits)
+    if not splits:
+        raise ValueError("sample_users needs at least one split")
+    if isinstance(n_users, bool) or not isinstance(n_users, (int, np.integer)) or n_users < 1:
+        raise ValueError(f"n_users must be a positive integer, got {n_users!r}")
+    n = splits[0].n_users
+    if any(s.n_users != n for s in splits):
+        raise ValueError(f"the splits do not share one id space (users: {[s.n_users for s in splits]})")
+    keep = np.random.default_rng(seed).choice(n, min(int(n_users), n), replace=False)
+    return tuple(s.subset(np.isin(s.user, keep)) for s in splits)
+
+
 def k_core(data: Interactions, user_k: int = 10, item_k: int = 10, distinct: bool = False
            ) -> Interactions:
     """Iteratively drop users with < ``user_k`` and items with < ``item_k`` events until stable

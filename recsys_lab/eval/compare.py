@@ -60,8 +60,8 @@ def _positive(name: str, value, allow_none: bool = False):
 
 def compare(models, test, train=None, valid=None, k=10, batch_size: int | None = 1024,
             batch_sizes=None, n_requests: int = 200, warmup: int = 10, throughput_requests: int = 5,
-            users=None, fit_seconds: Mapping | None = None, seed: int = 0, threads: int | None = None,
-            progress: bool | None = None) -> pd.DataFrame:
+            users=None, latency_users=None, fit_seconds: Mapping | None = None, seed: int = 0,
+            threads: int | None = None, progress: bool | None = None) -> pd.DataFrame:
     """The standard measurement row of each model in ``models`` (a dict name -> model, or a list).
 
     train:       fit every model that is not fitted yet on it (``fit(train, valid=valid)``, timed);
@@ -73,6 +73,8 @@ def compare(models, test, train=None, valid=None, k=10, batch_size: int | None =
     batch_sizes: the long form: latency and throughput at each of these batch sizes, one row each.
     n_requests, warmup, seed: the timed requests (seeded random users, warm-up excluded).
     users:       evaluate these users only (latency draws from every user).
+    latency_users: draw the timed requests from these users (default: every user), e.g. the test
+                 users when the others have no history.
     fit_seconds: {name: seconds} for models fitted elsewhere (else a model's ``fit_seconds_``).
     threads:     BLAS/torch threads while fitting and measuring (None: as they are).
 
@@ -106,8 +108,8 @@ def compare(models, test, train=None, valid=None, k=10, batch_size: int | None =
             for _, r in acc.iterrows():
                 base.update({f"{m}@{int(r.k)}": float(r[m]) for m in (*METRICS, "coverage")})
             base["n_users"] = int(acc["n_users"].iloc[0])
-            lat = {b: batch_latency(model, b, n_requests=n_requests, warmup=warmup, k=ks[-1], seed=seed)
-                   for b in sizes}
+            lat = {b: batch_latency(model, b, n_requests=n_requests, warmup=warmup, k=ks[-1],
+                                    users=latency_users, seed=seed) for b in sizes}
             tail = {"serving_mb": model.serving_bytes() / 2**20, "threads": effective_threads(),
                     "cpu": cpu_model()}
             if long_form:
@@ -117,7 +119,7 @@ def compare(models, test, train=None, valid=None, k=10, batch_size: int | None =
             through = np.nan
             if batch_size is not None:
                 through = batch_latency(model, batch_size, n_requests=throughput_requests, warmup=1,
-                                        k=ks[-1], seed=seed)["throughput"]
+                                        k=ks[-1], users=latency_users, seed=seed)["throughput"]
             rows.append({**base, **{**_timing(lat[1]), "throughput": through},
                          "throughput_batch": batch_size, **tail})
     return pd.DataFrame(rows)

@@ -1,12 +1,15 @@
 """Plotly figure builders: each takes a tidy DataFrame (or Interactions) and returns a Figure."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 TEMPLATE = "plotly_white"
+CUTOFF_COLUMN = re.compile(r"^(?P<metric>[a-z_]+)@(?P<k>\d+)$")
 
 
 def popularity_long_tail(data, top_share: float = 0.2) -> go.Figure:
@@ -28,9 +31,27 @@ def popularity_long_tail(data, top_share: float = 0.2) -> go.Figure:
     return fig
 
 
+def cutoff_table(table: pd.DataFrame, label: str = "model") -> pd.DataFrame:
+    """:func:`~recsys_lab.eval.compare`'s wide accuracy columns (``ndcg@10``, ...) in long form:
+    one row per ``label`` and cutoff, columns ``label``, k and each metric (in column order)."""
+    found = [(c, m["metric"], int(m["k"])) for c in table.columns if (m := CUTOFF_COLUMN.match(c))]
+    if not found:
+        raise ValueError(f"no metric@k columns in {list(table.columns)}")
+    metrics = list(dict.fromkeys(metric for _, metric, _ in found))
+    rows = []
+    for _, r in table.iterrows():
+        for k in sorted({k for _, _, k in found}):
+            rows.append({label: r[label], "k": k, **{m: r.get(f"{m}@{k}", np.nan) for m in metrics}})
+    return pd.DataFrame(rows, columns=[label, "k", *metrics])
+
+
 def metrics_by_k(df: pd.DataFrame, metrics=("recall", "ndcg", "precision", "hit", "mrr"),
                  color: str | None = "model", title: str = "full-ranking metrics by cutoff K") -> go.Figure:
-    """Lines of each metric against K; ``df`` has columns k, the metrics and optionally ``color``."""
+    """Lines of each metric against K; ``df`` has columns k, the metrics and optionally ``color``
+    (long form, as :func:`~recsys_lab.eval.evaluate` returns), or is a
+    :func:`~recsys_lab.eval.compare` table (its ``metric@k`` columns)."""
+    if "k" not in df:
+        df = cutoff_table(df, label=color or "model")
     fig = go.Figure()
     groups = df.groupby(color) if color and color in df else [("", df)]
     for name, g in groups:
@@ -53,12 +74,17 @@ def latency_percentiles(rows: pd.DataFrame, label: str = "model") -> go.Figure:
 
 
 def latency_accuracy(df: pd.DataFrame, x: str = "p99_ms", y: str = "ndcg", label: str = "model",
-                     front: pd.Series | np.ndarray | None = None, log_x: bool = True,
+                     front: pd.Series | np.ndarray | bool | None = None, log_x: bool = True,
                      title: str = "latency vs accuracy", label_front: bool = True) -> go.Figure:
-    """Scatter of accuracy against latency; points on the Pareto front (boolean mask) highlighted
+    """Scatter of accuracy against latency; points on the Pareto front (a boolean mask, or True:
+    :func:`~recsys_lab.eval.pareto_front` of ``x`` lower-better, ``y`` higher-better) highlighted
     and, with ``label_front``, labelled on the chart (static reports have no hover)."""
     fig = go.Figure()
-    on = np.zeros(len(df), bool) if front is None else np.asarray(front, bool)
+    df = df.reset_index(drop=True)
+    if front is True:
+        from ..eval.pareto import pareto_front
+        front = pareto_front(df, x, y)
+    on = np.zeros(len(df), bool) if front is None or front is False else np.asarray(front, bool)
     hover = df[label].astype(str) if label in df else None
     fig.add_trace(go.Scatter(x=df[x][~on], y=df[y][~on], mode="markers", name="dominated",
                              text=None if hover is None else hover[~on], marker=dict(size=9, opacity=0.6)))
@@ -79,23 +105,40 @@ def latency_accuracy(df: pd.DataFrame, x: str = "p99_ms", y: str = "ndcg", label
     return fig
 
 
-def budget_line(fig: go.Figure, y: float, text: str = "budget", log_y: bool = False,
-                row: int | None = None, col: int | None = None) -> go.Figure:
-    """A dashed horizontal line at ``y`` (e.g. a latency budget) with its label at the right.
+def reference_line(fig: go.Figure, value: float, text: str = "", axis: str = "y", log: bool = False,
+                   row: int | None = None, col: int | None = None, color: str = "grey",
+                   dash: str = "dot") -> go.Figure:
+    """A line across the plot at ``value`` on the ``axis`` ("y": horizontal, "x": vertical), its
+    label at the right end (or the top).
 
     On a log axis plotly places annotations at log10 of the value (shapes at the value), so
     ``fig.add_hline(y, annotation_text=...)`` there puts the label at 10^y and stretches the
     axis to it: the label is added here with the position the axis type needs.
     """
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    add = fig.add_hline if axis == "y" else fig.add_vline
+    line = dict(color=color, dash=dash)
     if row is None:
-        fig.add_hline(y=y, line=dict(color="red", dash="dash"))
-        xref, yref = "paper", "y"
+        add(value, line=line)
+        refs = {"x": "x", "y": "y"}
     else:
-        fig.add_hline(y=y, line=dict(color="red", dash="dash"), row=row, col=col)
-        sub = fig.get_subplot(row, col)  # e.g. xaxis2 / yaxis2 -> "x2 domain" / "y2"
-        xref = sub.xaxis.plotly_name.replace("axis", "") + " domain"
-        yref = sub.yaxis.plotly_name.replace("axis", "")
-    fig.add_annotation(x=1, xref=xref, xanchor="right", y=float(np.log10(y) if log_y else y),
-                       yref=yref, yanchor="bottom", text=text, showarrow=False,
-                       font=dict(color="red"))
+        add(value, line=line, row=row, col=col)
+        sub = fig.get_subplot(row, col)  # e.g. xaxis2 / yaxis2 -> "x2" / "y2"
+        refs = {"x": sub.xaxis.plotly_name.replace("axis", ""), "y": sub.yaxis.plotly_name.replace("axis", "")}
+    if text:
+        where = float(np.log10(value) if log else value)
+        other = "x" if axis == "y" else "y"
+        fig.add_annotation(**{axis: where, f"{axis}ref": refs[axis], other: 1,
+                              f"{other}ref": ("paper" if row is None else refs[other] + " domain")},
+                           xanchor="right" if axis == "y" else "left",
+                           yanchor="bottom" if axis == "y" else "top",
+                           text=text, showarrow=False, font=dict(color=color))
     return fig
+
+
+def budget_line(fig: go.Figure, y: float, text: str = "budget", log_y: bool = False,
+                row: int | None = None, col: int | None = None) -> go.Figure:
+    """A red dashed horizontal line at ``y`` (e.g. a latency budget), labelled at the right
+    (:func:`reference_line`, which places the label right on log axes too)."""
+    return reference_line(fig, y, text, axis="y", log=log_y, row=row, col=col, color="red", dash="dash")
