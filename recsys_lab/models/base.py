@@ -202,6 +202,15 @@ class Recommender:
         model.load_state_dict(state)
         return model
 
+    def estimate_cost(self, n_users: int, n_items: int, n_events: int):
+        """Predicted peak memory and seconds of ``fit`` on ``n_events`` training events, before
+        fitting (a :class:`~recsys_lab.models.cost.CostEstimate`). This default is the training
+        CSR (24 bytes per event while built) and one pass over the events, right for Popularity;
+        models with larger state override it with their own formula."""
+        from .cost import EVENTS_PER_SECOND, CostEstimate, train_csr_bytes
+        return CostEstimate(train_csr_bytes(n_users, n_events) + 4.0 * n_items,
+                            n_events / EVENTS_PER_SECOND)
+
 
 def mask_rows(scores: np.ndarray, csr: sp.csr_matrix, users: np.ndarray) -> None:
     """Set ``scores[r, j] = -inf`` wherever ``csr[users[r], j]`` is stored (in place)."""
