@@ -1,8 +1,9 @@
 """Predicted fit cost of a model at a size, before anything is fitted (``Recommender.estimate_cost``).
 
     est = EASE().estimate_cost(n_users=10**6, n_items=10**6, n_events=16 * 10**6)
-    est.memory_bytes, est.seconds                      # 2e13 bytes, 2.2e8 s
-    est.exceeds(memory_bytes=12 * 2**30)                # ['needs 18 TiB for the dense ... matrix']
+    est.memory_bytes, est.seconds                      # 2.0e13 bytes (20 n^2), 1.3e8 s (2 n^3 flops)
+    est.exceeds(memory_bytes=12 * 2**30)                # ['needs 18.2 TiB for the dense 10^6 x 10^6
+                                                        #   Gram matrix and its inverse (budget 12.0 GiB)']
 
 Memory comes from the formula of each model's largest live arrays (exact byte counts of the
 arrays it allocates, plus the training CSR); time is the model's operation count divided by a
