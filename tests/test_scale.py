@@ -8,7 +8,7 @@ import pytest
 
 from recsys_lab.data import Interactions
 from recsys_lab.eval import evaluate, measure_latency
-from recsys_lab.experiments.scale import ScaleConfig, curves, plan, run_scale
+from recsys_lab.experiments.scale import ScaleConfig, combine, curves, plan, run_scale
 from recsys_lab.experiments.scale_cost import exponents, shop_size, wrapper_cost
 from recsys_lab.experiments.scale_task import shop_splits
 from recsys_lab.models import EASE, ItemKNN, LightGCN, Popularity, PureSVD, Random, Recommender, TwoTower
@@ -189,3 +189,15 @@ def test_two_tower_and_lightgcn_estimates_follow_their_epochs():
         2 * one.estimate_cost(1000, 500, 9000).seconds)
     assert LightGCN(epochs=4).estimate_cost(100, 50, 900).seconds == pytest.approx(
         4 * LightGCN(epochs=1).estimate_cost(100, 50, 900).seconds)
+
+
+def test_combine_prefers_live_rows_and_fills_the_rest_from_the_record():
+    def row(n, family, status="ok", variant="exact", knob="", **kw):
+        return {"n_items": n, "family": family, "variant": variant, "knob": knob, "status": status, **kw}
+    live = pd.DataFrame([row(10, "A", fit_s=1.0), row(10, "B", "skipped"), row(10, "C", "skipped")])
+    rec = pd.DataFrame([row(10, "A", fit_s=9.0), row(10, "B", fit_s=2.0), row(100, "A", fit_s=3.0)])
+    out = combine(live, rec, source="json").set_index(["n_items", "family"])
+    assert out.loc[(10, "A"), "fit_s"] == 1.0 and out.loc[(10, "A"), "source"] == "live"
+    assert out.loc[(10, "B"), "fit_s"] == 2.0 and out.loc[(10, "B"), "source"] == "json"   # live budget skipped it
+    assert out.loc[(10, "C"), "status"] == "skipped" and out.loc[(100, "A"), "source"] == "json"
+    assert len(out) == 4

@@ -18,6 +18,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from ..eval.sweep.executors import BACKENDS, execute, show_progress
@@ -228,9 +229,9 @@ def combine(live: pd.DataFrame, recorded: pd.DataFrame, source: str = "recorded"
     have = set(map(tuple, ran[key].itertuples(index=False)))
     whole = set(map(tuple, ran[["n_items", "family"]].itertuples(index=False)))
     rec = recorded.assign(source=source)
-    fill = rec[[tuple(r) not in have and (r[0], r[1]) not in whole
-                for r in rec[key].itertuples(index=False)]]
+    fill = rec[np.array([tuple(r) not in have and (r[0], r[1]) not in whole
+                         for r in rec[key].itertuples(index=False)], dtype=bool)]
     filled = set(map(tuple, fill[["n_items", "family"]].itertuples(index=False)))
-    skips = live[(live["status"] == "skipped") &
-                 [(n, f) not in filled for n, f in zip(live["n_items"], live["family"])]]
+    unfilled = np.array([(n, f) not in filled for n, f in zip(live["n_items"], live["family"])], dtype=bool)
+    skips = live[(live["status"] == "skipped").to_numpy() & unfilled]
     return pd.concat([ran, fill, skips], ignore_index=True)
