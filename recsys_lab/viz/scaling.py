@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.colors
 import plotly.graph_objects as go
 
-from .figures import TEMPLATE
+from .figures import TEMPLATE, budget_line
 
 
 def scaling_curves(df: pd.DataFrame, y: str, predicted: str | None = None, x: str = "n_items",
@@ -41,7 +41,7 @@ def scaling_curves(df: pd.DataFrame, y: str, predicted: str | None = None, x: st
                                          name=f"{name}: predicted, skipped", legendgroup=name,
                                          marker=dict(color=colour, symbol="x", size=11)))
     if budget is not None:
-        fig.add_hline(y=budget, line_dash="dash", line_color="grey", annotation_text="budget")
+        budget_line(fig, budget, "budget", log_y=True)
     fig.update_xaxes(type="log", title_text=x.replace("_", " "))
     fig.update_yaxes(type="log", title_text=y_title or y)
     fig.update_layout(template=TEMPLATE, title=title, height=460, legend=dict(font=dict(size=10)))
