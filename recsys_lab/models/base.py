@@ -273,6 +273,15 @@ class Recommender(ABC):
         """Load a model saved with ``save``; only registered Recommender classes are built."""
         return persistence.load(Recommender.registry, path, cls)
 
+    def estimate_cost(self, n_users: int, n_items: int, n_events: int):
+        """Predicted peak memory and seconds of ``fit`` on ``n_events`` training events, before
+        fitting (a :class:`~recsys_lab.models.cost.CostEstimate`). This default is the training
+        CSR (24 bytes per event while built) and one pass over the events, right for Popularity;
+        models with larger state override it with their own formula."""
+        from .cost import EVENTS_PER_SECOND, CostEstimate, train_csr_bytes
+        return CostEstimate(train_csr_bytes(n_users, n_events) + 4.0 * n_items,
+                            n_events / EVENTS_PER_SECOND)
+
 
 def check_fit_data(train, valid=None) -> None:
     """``train``: non-empty Interactions; ``valid``: None or Interactions in the same id space."""

@@ -59,3 +59,15 @@ class EASE(Recommender, WindowScorer):
         x.sum_duplicates()
         x.data[:] = 1.0                                                    # multi-hot, not counts
         return np.asarray(x @ self.B_, dtype=np.float32)
+
+    def estimate_cost(self, n_users: int, n_items: int, n_events: int):
+        """Memory 20 n^2 bytes (the float64 Gram matrix inverted in place, B in float64 and its
+        float32 copy); time 2 n^3 flops of the inverse (getrf + getri) plus the sparse Gram."""
+        from .cost import (DENSE_FLOPS, SPARSE_MACS, CostEstimate, cooccurrence_pairs,
+                           power_of_ten, train_csr_bytes)
+        n, side = float(n_items), power_of_ten(n_items)
+        gram = cooccurrence_pairs(n_users, n_items, n_events) / SPARSE_MACS
+        return CostEstimate(train_csr_bytes(n_users, n_events) + 20.0 * n * n,
+                            2.0 * n ** 3 / DENSE_FLOPS + gram,
+                            f"the dense {side} x {side} Gram matrix and its inverse",
+                            "inverting the Gram matrix, 2 n^3 flops")

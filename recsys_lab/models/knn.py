@@ -136,6 +136,21 @@ class NeighbourhoodCF(Recommender):
         dev = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
         return np.clip(self.mean_[target] + dev, *self.rating_range_).astype(np.float32)
 
+    def estimate_cost(self, n_users: int, n_items: int, n_events: int):
+        """similarity_matrix over the n rows (items for ItemKNN): dense blocks of every row pair
+        (n^2 cells), the co-occurrence multiply-adds of the sparse products, five float64 copies
+        of the matrix (60 bytes per event) and the pruned neighbours (about 60 bytes each)."""
+        from .cost import (CELL_SECONDS, SPARSE_MACS, CostEstimate, cooccurrence_pairs,
+                           power_of_ten, train_csr_bytes)
+        n, other = (n_items, n_users) if self.by == "item" else (n_users, n_items)
+        kept = float(n) * min(int(self.k), max(n - 1, 1))
+        pairs = cooccurrence_pairs(other, n, n_events)
+        blocks = 2 * 5 * 8 * min(2**21, float(n) * n)   # two threads x five float64 [chunk, n] arrays
+        return CostEstimate(train_csr_bytes(n_users, n_events) + 72.0 * n_events + 60.0 * kept + blocks,
+                            float(n) ** 2 * CELL_SECONDS + pairs / SPARSE_MACS,
+                            f"the {power_of_ten(n)} x k neighbour lists and float64 copies of the data",
+                            f"dense similarity blocks of all ({power_of_ten(n)})^2 {self.by} pairs")
+
 
 @dataclass(eq=False)
 class UserKNN(NeighbourhoodCF):

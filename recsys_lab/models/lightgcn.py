@@ -210,6 +210,24 @@ class LightGCN(EmbeddingRecommender):
         return (m.user_out.nelement() + m.item_out.nelement()) * m.user_out.element_size() + \
             self.seen_.data.nbytes + self.seen_.indices.nbytes + self.seen_.indptr.nbytes
 
+    def estimate_cost(self, n_users: int, n_items: int, n_events: int):
+        """Every batch propagates the whole graph: per step 2 n_layers SpMMs (forward and
+        backward) over the 2 n_events edges of width d, and dense passes (layer stack and mean,
+        their gradients, Adam) over the N = n_users + n_items embedding rows; ``epochs`` x
+        n_events / batch_size steps, fixed (no early stop).
+        Memory: the normalised adjacency (scipy and torch, about 96 bytes per event), the
+        training pairs, the embeddings with grad and Adam state, the layer activations, torch's runtime."""
+        from .cost import (TORCH_ELEMENTS, TORCH_RUNTIME_BYTES, TORCH_SPMM_MACS, TORCH_STEP_SECONDS,
+                           CostEstimate, train_csr_bytes)
+        N, d, L = float(n_users + n_items), int(self.embedding_size), int(self.n_layers)
+        steps = self.epochs * -(-n_events // int(self.batch_size))
+        dense = 70.0 * N * d * (L + 1) / 3            # about 70 element passes per row at L = 2 (measured)
+        step_s = TORCH_STEP_SECONDS + 4.0 * L * n_events * d / TORCH_SPMM_MACS + dense / TORCH_ELEMENTS
+        memory = train_csr_bytes(n_users, n_events) + 120.0 * n_events + 4.0 * N * d * (6 + 3 * (L + 1)) + \
+            TORCH_RUNTIME_BYTES
+        return CostEstimate(memory, steps * step_s, "the graph, the embeddings and their Adam state",
+                            f"{steps:,} steps of full-graph propagation")
+
 
 @dataclass(eq=False)
 class NGCF(LightGCN):

@@ -52,3 +52,17 @@ class PureSVD(Recommender, EmbeddingModel):
 
     def _score(self, users):
         return self.user_vectors(users) @ self.item_factors_.T   # [n, f] @ [f, n_items]
+
+    def estimate_cost(self, n_users: int, n_items: int, n_events: int):
+        """ARPACK (svds, ncv = 2f + 1 Lanczos vectors over the smaller side s): memory 8 ncv s
+        bytes of basis, the float64 factors (16 f (n_users + n_items)) and a float64 copy of R;
+        time ``LANCZOS_STEPS`` x (two sparse products, 4 ncv s flops of orthogonalisation)."""
+        from .cost import GEMV_FLOPS, LANCZOS_STEPS, SPMV_MACS, CostEstimate, train_csr_bytes
+        f = min(int(self.embedding_size), min(n_users, n_items) - 1)
+        ncv, side = min(min(n_users, n_items), max(2 * f + 1, 20)), float(min(n_users, n_items))
+        memory = train_csr_bytes(n_users, n_events) + 12.0 * n_events + 8.0 * ncv * side + \
+            16.0 * f * (n_users + n_items) + 4.0 * f * n_items
+        steps = LANCZOS_STEPS * max(ncv, 20) / 129
+        return CostEstimate(memory, steps * (2.0 * n_events / SPMV_MACS + 4.0 * ncv * side / GEMV_FLOPS),
+                            f"ARPACK's {ncv} Lanczos vectors and the float64 factors",
+                            "Lanczos steps: sparse products, linear in events")

@@ -86,9 +86,12 @@ def run_task(task: dict, train: Interactions, valid: Interactions | None, test: 
 
 
 def execute(tasks: list[dict], splits: tuple, backend: str = "serial", n_jobs: int = 2,
-            ray_address: str | None = None, progress: bool | None = None, on_rows=None) -> None:
+            ray_address: str | None = None, progress: bool | None = None, on_rows=None,
+            task_fn=run_task) -> None:
     """Run every task on ``backend`` (see :data:`BACKENDS`); ``on_rows(rows)`` gets each finished
-    task's rows, in the order they finish. A bar counts the finished tasks."""
+    task's rows, in the order they finish. A bar counts the finished tasks. ``task_fn(task,
+    *splits)`` runs one task: :func:`run_task` by default, or another module-level function of
+    plain data (the scale grid's) on the same backends."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; use one of {BACKENDS}")
     bar = tqdm(total=len(tasks), desc=f"sweep ({backend})", disable=not show_progress(progress))
@@ -100,22 +103,22 @@ def execute(tasks: list[dict], splits: tuple, backend: str = "serial", n_jobs: i
     try:
         if backend == "serial" or not tasks:
             for t in tasks:
-                done(run_task(t, *splits))
+                done(task_fn(t, *splits))
         elif backend == "process":
-            _process(tasks, splits, n_jobs, done)
+            _process(tasks, splits, n_jobs, done, task_fn)
         else:
-            _ray(tasks, splits, ray_address, n_jobs, done)
+            _ray(tasks, splits, ray_address, n_jobs, done, task_fn)
     finally:
         bar.close()
 
 
-def _process(tasks, splits, n_jobs: int, done) -> None:
+def _process(tasks, splits, n_jobs: int, done, task_fn=run_task) -> None:
     with ProcessPoolExecutor(max_workers=n_jobs, mp_context=get_context("spawn")) as pool:
-        for future in as_completed([pool.submit(run_task, t, *splits) for t in tasks]):
+        for future in as_completed([pool.submit(task_fn, t, *splits) for t in tasks]):
             done(future.result())
 
 
-def _ray(tasks, splits, address: str | None, n_jobs: int, done) -> None:
+def _ray(tasks, splits, address: str | None, n_jobs: int, done, task_fn=run_task) -> None:
     """On the Ray cluster at ``address`` (``ray.init(address=...)``: "auto", "host:port", or None for
     $RAY_ADDRESS or a new local instance of ``n_jobs`` CPUs); a connection the caller opened is used
     as it is and left open. The splits travel once through the object store."""
@@ -127,7 +130,7 @@ def _ray(tasks, splits, address: str | None, n_jobs: int, done) -> None:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  **({"num_cpus": n_jobs} if local else {}))
     try:
-        remote = ray.remote(num_cpus=tasks[0]["threads"] or 1)(run_task)   # a CPU per thread it runs
+        remote = ray.remote(num_cpus=tasks[0]["threads"] or 1)(task_fn)    # a CPU per thread it runs
         refs = [ray.put(s) for s in splits]
         pending = [remote.remote(t, *refs) for t in tasks]
         while pending:
