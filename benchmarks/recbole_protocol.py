@@ -19,7 +19,7 @@ DATA_DIR may also name a synthetic preset (``SYNTHETIC``): ``synthetic-ml1m`` is
 MovieLens-1M size (``load_dataset("synthetic", ...)``; no ratings, so no rating filter; each
 (user, item) pair once, then the 10-core: 6,000 users, 3,000 items, 833,870 interactions).
 ``--jobs N`` fits N grid points at once in worker processes (``--threads`` BLAS/torch threads
-each); every model's ``timing`` and the top-level ``timing`` record epochs, seconds per training
+each); ``--valid-every N`` validates learned models every N epochs (default 1); every model's ``timing`` and the top-level ``timing`` record epochs, seconds per training
 epoch and per validation, and the table's wall time.
 
 A model joins by name: add ``MODELS["name"] = (factory, grid)``, or pass any Recommender class
@@ -151,14 +151,18 @@ def metrics_at_k(frame) -> dict:
 VALID = f"valid_ndcg@{K}"
 
 
-def fit_config(name: str, params: dict, train, valid, test, threads: int | None = None) -> dict:
-    """Fit one grid point on train (learned models: early stopping on valid), then its validation
-    NDCG@10 and its test metrics (validation items masked too), with its timings."""
+def fit_config(name: str, params: dict, train, valid, test, threads: int | None = None,
+               valid_every: int = 1) -> dict:
+    """Fit one grid point on train (learned models: early stopping on valid, validated every
+    ``valid_every`` epochs), then its validation NDCG@10 and its test metrics (validation items
+    masked too), with its timings."""
     factory, _ = resolve(name)
     with limit_threads(threads):
         t0, c0 = time.perf_counter(), time.process_time()   # process CPU time: a guide under load
         model = factory(**params)
         learned = isinstance(model, TorchRecommender)
+        if learned:
+            model.valid_every = valid_every
         model.fit(train, valid=valid) if learned else model.fit(train)   # torch: early stopping
         fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
         v = metrics_at_k(evaluate(model, valid, k=K))[f"ndcg@{K}"]
@@ -185,15 +189,16 @@ def _init_worker(train, valid, test) -> None:
     _DATA = (train, valid, test)
 
 
-def _fit_in_worker(name, params, threads):
-    return fit_config(name, params, *_DATA, threads=threads)
+def _fit_in_worker(name, params, threads, valid_every):
+    return fit_config(name, params, *_DATA, threads=threads, valid_every=valid_every)
 
 
 # the order tasks start in with --jobs > 1: the longest first, so that no long fit starts last
 _LONGEST_FIRST = ("ngcf", "lightgcn", "neumf", "bpr", "userknn", "itemknn", "ease")
 
 
-def run_models(names, train, valid, test, jobs: int = 1, threads: int | None = None) -> dict:
+def run_models(names, train, valid, test, jobs: int = 1, threads: int | None = None,
+               valid_every: int = 1) -> dict:
     """Every grid point of every model (``jobs`` at once), then each model's choice on
     validation NDCG@10 (ties: the earlier grid point) with its test metrics.
 
@@ -203,14 +208,15 @@ def run_models(names, train, valid, test, jobs: int = 1, threads: int | None = N
     results = {}
     if jobs <= 1:
         for name, i, params in tasks:
-            results[name, i] = fit_config(name, params, train, valid, test, threads)
+            results[name, i] = fit_config(name, params, train, valid, test, threads, valid_every)
             _log(name, results[name, i])
     else:
         rank = {n: r for r, n in enumerate(_LONGEST_FIRST)}
         ordered = sorted(tasks, key=lambda t: rank.get(t[0], len(rank)))           # stable
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_init_worker, initargs=(train, valid, test)) as pool:
-            futures = {(n, i): pool.submit(_fit_in_worker, n, p, threads) for n, i, p in ordered}
+            futures = {(n, i): pool.submit(_fit_in_worker, n, p, threads, valid_every)
+                       for n, i, p in ordered}
             for key, future in futures.items():
                 results[key] = future.result()
                 _log(key[0], results[key])
@@ -319,9 +325,12 @@ def main(argv=None) -> dict:
     p.add_argument("--jobs", type=int, default=1, help="grid points fitted at once (processes)")
     p.add_argument("--threads", type=int, default=None,
                    help="BLAS and torch threads per grid point (default: as the environment says)")
+    p.add_argument("--valid-every", type=int, default=1,
+                   help="learned models validate every N epochs (RecBole's eval_step; default 1)")
     args = p.parse_args(argv)
-    if args.jobs < 1 or (args.threads is not None and args.threads < 1):
-        raise SystemExit(f"--jobs and --threads must be >= 1, got {args.jobs} and {args.threads}")
+    if min(args.jobs, args.valid_every, args.threads or 1) < 1:
+        raise SystemExit(f"--jobs, --threads and --valid-every must be >= 1, got {args.jobs}, "
+                         f"{args.threads} and {args.valid_every}")
     t_start, load_start = time.perf_counter(), list(os.getloadavg())
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     for n in names:
@@ -332,7 +341,7 @@ def main(argv=None) -> dict:
           f"{info['n_interactions']} interactions ({args.protocol} protocol)", flush=True)
     out = {"dataset": info}
     general = run_models([n for n in names if n not in SEQUENTIAL], train, valid, test,
-                         jobs=args.jobs, threads=args.threads)
+                         jobs=args.jobs, threads=args.threads, valid_every=args.valid_every)
     for name in names:
         if name in SEQUENTIAL:       # its own split: leave-one-out by time on the unfiltered data
             res = SEQUENTIAL[name](load_dataset(args.data_dir), seed=args.seed)
@@ -348,7 +357,7 @@ def main(argv=None) -> dict:
     out["environment"] = {**environment(), "load_average_1_5_15": list(os.getloadavg()),
                           "load_average_at_start": load_start, "cpu_count": os.cpu_count()}
     out["timing"] = {"wall_seconds": time.perf_counter() - t_start, "jobs": args.jobs,
-                     "threads_per_job": args.threads,
+                     "threads_per_job": args.threads, "valid_every": args.valid_every,
                      "fit_seconds": {n: r["timing"]["fit_seconds"] for n, r in general.items()}}
     print(f"\n{'model':16s} " + " ".join(f"{m + '@10':>12s}" for m in METRIC_KEYS) + "   fit_s  params")
     rows = [(name, r) for name, r in out.items() if name not in ("dataset", "environment", "timing")]

@@ -100,18 +100,20 @@ def test_parallel_grid_gives_the_sequential_results_and_timings(ml_dir, tmp_path
         assert t["configs"] == len(two[name]["grid"]) and t["fit_seconds"] >= 0
     assert two["timing"]["jobs"] == 2 and two["timing"]["wall_seconds"] > 0
     assert len(two["environment"]["load_average_at_start"]) == 3
-    with pytest.raises(SystemExit, match="--jobs"):
+    with pytest.raises(SystemExit, match="--jobs, --threads and --valid-every"):
         run(d, tmp_path, "--models", "pop", "--jobs", "0")
 
 
 def test_learned_model_timing_counts_epochs_and_validations(ml_dir, tmp_path, monkeypatch):
     factory, _ = recbole_protocol.MODELS["bpr"]
-    monkeypatch.setitem(recbole_protocol.MODELS, "bpr", (partial(factory, epochs=3, embedding_size=8),
+    monkeypatch.setitem(recbole_protocol.MODELS, "bpr", (partial(factory, epochs=4, embedding_size=8),
                                                          [{"learning_rate": 1e-3}]))
-    res = run(ml_dir[0], tmp_path, "--models", "bpr")["bpr"]
-    row, t = res["grid"][0], res["timing"]
-    assert row["epochs"] == row["validations"] == t["epochs"] == t["validations"] <= 3
-    assert t["train_seconds_per_epoch"] > 0 and t["seconds_per_validation"] > 0
+    for every in (1, 2):                                               # patience 10: no early stop
+        out = run(ml_dir[0], tmp_path, "--models", "bpr", "--valid-every", str(every))
+        row, t = out["bpr"]["grid"][0], out["bpr"]["timing"]
+        assert row["epochs"] == t["epochs"] == 4 and row["validations"] == t["validations"] == 4 // every
+        assert t["train_seconds_per_epoch"] > 0 and t["seconds_per_validation"] > 0
+        assert out["timing"]["valid_every"] == every
 
 
 def test_synthetic_ml1m_preset_has_the_stated_size():
