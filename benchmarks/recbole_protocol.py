@@ -15,6 +15,13 @@ shrink x shrink form, and ``by_neighbourhood`` holds the test metrics of the bes
 ``--protocol quickstart`` is RecBole's default quick-start instead (no rating filter, no k-core;
 the setting of the published ML-100k BPR runs, NDCG@10 0.277-0.292).
 
+DATA_DIR may also name a synthetic preset (``SYNTHETIC``): ``synthetic-ml1m`` is a shop log of
+MovieLens-1M size (``load_dataset("synthetic", ...)``; no ratings, so no rating filter; each
+(user, item) pair once, then the 10-core: 6,000 users, 3,000 items, 833,870 interactions).
+``--jobs N`` fits N grid points at once in worker processes (``--threads`` BLAS/torch threads
+each); ``--valid-every N`` validates learned models every N epochs (default 1); every model's ``timing`` and the top-level ``timing`` record epochs, seconds per training
+epoch and per validation, and the table's wall time.
+
 A model joins by name: add ``MODELS["name"] = (factory, grid)``, or pass any Recommender class
 name (e.g. ``--models bprmf``), which runs with its default config. ``sasrec`` runs the sequential
 variant (leave-one-out by time on the unfiltered data, full ranking; ``benchmarks/sequential.py``).
@@ -26,10 +33,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import multiprocessing
 import os
 import sys
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -41,7 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 warnings.filterwarnings("ignore", message="Method expects CSR input")
 
 from recsys_lab.data import filter_rating, k_core, load_dataset, random_split  # noqa: E402
+from recsys_lab.data.splits import first_events  # noqa: E402
 from recsys_lab.eval import environment, evaluate  # noqa: E402
+from recsys_lab.eval.latency import limit_threads  # noqa: E402
 from recsys_lab.eval.metrics import ranking_metrics  # noqa: E402
 from sequential import run_sequential  # noqa: E402  (benchmarks/sequential.py)
 
@@ -90,6 +101,11 @@ MODELS.update({
 # name -> runner(data, seed) under the sequential (leave-one-out) protocol
 SEQUENTIAL = {"sasrec": partial(run_sequential, loss="ce")}   # RecBole's SASRec default: CE loss
 PROTOCOLS = {"recbole": dict(threshold=3.0, core=10), "quickstart": dict(threshold=None, core=None)}
+# name -> load_dataset("synthetic", **knobs): synthetic-ml1m has MovieLens-1M's size after filtering
+# (ML-1M: 6,040 users, 834,449 interactions; here 6,000 x 3,000 and 833,870, popularity flattened
+# and five categories per user so that few events repeat a pair)
+SYNTHETIC = {"synthetic-ml1m": dict(n_users=6040, n_items=3000, n_events=1_275_000, seed=0,
+                                    popularity_exponent=0.5, categories_per_user=5)}
 
 
 def resolve(name: str) -> tuple:
@@ -106,8 +122,15 @@ def resolve(name: str) -> tuple:
 
 
 def protocol_splits(data_dir: str, seed: int, threshold: float | None = 3.0, core: int | None = 10):
-    """Ratings >= threshold, iterative ``core``-core (None: skip either), random 8:1:1 per user."""
-    data = load_dataset(data_dir)
+    """Ratings >= threshold, iterative ``core``-core (None: skip either), random 8:1:1 per user.
+
+    A ``SYNTHETIC`` preset name has no ratings: no threshold; each pair's first event only."""
+    synthetic = data_dir in SYNTHETIC
+    if synthetic:
+        data = load_dataset("synthetic", **SYNTHETIC[data_dir])
+        data, threshold = data.subset(first_events(data)), None
+    else:
+        data = load_dataset(data_dir)
     if threshold is not None:
         data = filter_rating(data, threshold)
     if core is not None:
@@ -116,7 +139,7 @@ def protocol_splits(data_dir: str, seed: int, threshold: float | None = 3.0, cor
     info = {"path_name": Path(data_dir).name, "n_users": data.n_users, "n_items": data.n_items,
             "n_interactions": len(data), "train": len(train), "valid": len(valid), "test": len(test),
             "rating_threshold": threshold, "core": core, "split": "random 8:1:1 per user",
-            "seed": seed, "k": K}
+            "seed": seed, "k": K, **({"synthetic": SYNTHETIC[data_dir]} if synthetic else {})}
     return train, valid, test, info
 
 
@@ -128,43 +151,128 @@ def metrics_at_k(frame) -> dict:
 VALID = f"valid_ndcg@{K}"
 
 
-def run_model(name, train, valid, test) -> dict:
-    """Fit every grid point on train, choose on validation NDCG@10, score the choice on test.
-
-    With a ``neighbourhood`` axis in the grid, ``by_neighbourhood`` also holds each
-    neighbourhood's own choice (on validation) and its test metrics. Only the models still in
-    the running are kept in memory."""
-    factory, candidates = resolve(name)
-    tried, best = [], {}                                               # group -> (row, model)
-    for params in candidates:
-        t0 = time.perf_counter()
+def fit_config(name: str, params: dict, train, valid, test, threads: int | None = None,
+               valid_every: int = 1) -> dict:
+    """Fit one grid point on train (learned models: early stopping on valid, validated every
+    ``valid_every`` epochs), then its validation NDCG@10 and its test metrics (validation items
+    masked too), with its timings."""
+    factory, _ = resolve(name)
+    with limit_threads(threads):
+        t0, c0 = time.perf_counter(), time.process_time()   # process CPU time: a guide under load
         model = factory(**params)
         learned = isinstance(model, TorchRecommender)
+        if learned:
+            model.valid_every = valid_every
         model.fit(train, valid=valid) if learned else model.fit(train)   # torch: early stopping
-        fit_s = time.perf_counter() - t0
+        fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
         v = metrics_at_k(evaluate(model, valid, k=K))[f"ndcg@{K}"]
-        row = {"params": params, VALID: v, "fit_seconds": fit_s,
-               **({"epoch_seconds": float(np.mean(model.epoch_seconds_)), "best_epoch": model.best_epoch_}
-                  if learned else {})}
-        tried.append(row)
+        t0 = time.perf_counter()
+        test_m = metrics_at_k(evaluate(model, test, k=K, exclude=valid))
+        eval_s = time.perf_counter() - t0
+    row = {"params": params, VALID: v, "fit_seconds": fit_s, "fit_cpu_seconds": fit_cpu,
+           "class": type(model).__name__}
+    if learned:
+        h = model.history_
+        validated = h["valid_ndcg@10"].notna() if "valid_ndcg@10" in h else np.zeros(len(h), bool)
+        row.update(epoch_seconds=float(np.mean(model.epoch_seconds_)), best_epoch=model.best_epoch_,
+                   epochs=len(h), validations=int(validated.sum()),
+                   valid_seconds=float((h["seconds"] - h["train_seconds"])[validated].mean())
+                   if validated.any() else 0.0)
+    return {"row": row, "test": {**test_m, "eval_seconds": eval_s}}
+
+
+_DATA: tuple = ()
+
+
+def _init_worker(train, valid, test) -> None:
+    global _DATA
+    _DATA = (train, valid, test)
+
+
+def _fit_in_worker(name, params, threads, valid_every):
+    return fit_config(name, params, *_DATA, threads=threads, valid_every=valid_every)
+
+
+# the order tasks start in with --jobs > 1: the longest first, so that no long fit starts last
+_LONGEST_FIRST = ("ngcf", "lightgcn", "neumf", "bpr", "userknn", "itemknn", "ease")
+
+
+def run_models(names, train, valid, test, jobs: int = 1, threads: int | None = None,
+               valid_every: int = 1) -> dict:
+    """Every grid point of every model (``jobs`` at once), then each model's choice on
+    validation NDCG@10 (ties: the earlier grid point) with its test metrics.
+
+    With a ``neighbourhood`` axis in the grid, ``by_neighbourhood`` also holds each
+    neighbourhood's own choice (on validation) and its test metrics."""
+    tasks = [(name, i, params) for name in names for i, params in enumerate(resolve(name)[1])]
+    results = {}
+    if jobs <= 1:
+        for name, i, params in tasks:
+            results[name, i] = fit_config(name, params, train, valid, test, threads, valid_every)
+            _log(name, results[name, i])
+    else:
+        rank = {n: r for r, n in enumerate(_LONGEST_FIRST)}
+        ordered = sorted(tasks, key=lambda t: rank.get(t[0], len(rank)))           # stable
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_init_worker, initargs=(train, valid, test)) as pool:
+            futures = {(n, i): pool.submit(_fit_in_worker, n, p, threads, valid_every)
+                       for n, i, p in ordered}
+            for key, future in futures.items():
+                results[key] = future.result()
+                _log(key[0], results[key])
+    return {name: choose([results[n, i] for n, i, _ in tasks if n == name]) for name in names}
+
+
+def _log(name: str, res: dict) -> None:
+    r = res["row"]
+    epochs = f"  {r['epochs']} epochs x {r['epoch_seconds']:.2f}s + {r['validations']} valid x " \
+             f"{r['valid_seconds']:.2f}s" if "epochs" in r else ""
+    print(f"  {name} {r['params']}: valid NDCG@{K} {r[VALID]:.4f}  fit {r['fit_seconds']:.2f}s{epochs}",
+          flush=True)
+
+
+def choose(results: list[dict]) -> dict:
+    """One model's grid results (in grid order) -> its choice on validation, grid and timing."""
+    best = {}                                                          # group -> result
+    for res in results:
+        params = res["row"]["params"]
         groups = [None, params["neighbourhood"]] if "neighbourhood" in params else [None]  # None: all
         for group in groups:
-            if group not in best or v > best[group][0][VALID]:         # ties: the earlier config
-                best[group] = (row, model)
-        print(f"  {name} {params}: valid NDCG@{K} {v:.4f}  fit {fit_s:.2f}s", flush=True)
-    out = {**tested(*best.pop(None), valid, test), "grid": tried}
+            if group not in best or res["row"][VALID] > best[group]["row"][VALID]:   # ties: earlier
+                best[group] = res
+    rows = [res["row"] for res in results]
+    out = {**tested(best.pop(None)), "grid": [{k: v for k, v in r.items() if k != "class"} for r in rows],
+           "timing": timing(results)}
     if best:
-        out["by_neighbourhood"] = {g: tested(*best[g], valid, test) for g in best}
+        out["by_neighbourhood"] = {g: tested(best[g]) for g in best}
     return out
 
 
-def tested(row: dict, model: Recommender, valid, test) -> dict:
-    """The test metrics of a chosen grid point (validation items masked too), with its record."""
-    t0 = time.perf_counter()
-    test_m = metrics_at_k(evaluate(model, test, k=K, exclude=valid))
-    return {**test_m, "fit_seconds": row["fit_seconds"], "eval_seconds": time.perf_counter() - t0,
-            "params": row["params"], VALID: row[VALID], "class": type(model).__name__,
-            **{key: row[key] for key in ("epoch_seconds", "best_epoch") if key in row}}
+def tested(res: dict) -> dict:
+    """The record of a chosen grid point: its test metrics and its fit."""
+    row = res["row"]
+    return {**res["test"], **{key: row[key] for key in ("fit_seconds", "params", VALID, "class",
+                                                          "epoch_seconds", "best_epoch") if key in row}}
+
+
+def timing(results: list[dict]) -> dict:
+    """A model's cost over its whole grid: fits, evaluations, epochs and their mean seconds."""
+    rows = [res["row"] for res in results]
+    out = {"configs": len(rows), "fit_seconds": sum(r["fit_seconds"] for r in rows),
+           "fit_cpu_seconds": sum(r["fit_cpu_seconds"] for r in rows),
+           "eval_seconds": sum(res["test"]["eval_seconds"] for res in results)}
+    if "epochs" in rows[0]:
+        epochs, validations = sum(r["epochs"] for r in rows), sum(r["validations"] for r in rows)
+        out.update(epochs=epochs, validations=validations,
+                   train_seconds_per_epoch=sum(r["epoch_seconds"] * r["epochs"] for r in rows) / epochs,
+                   seconds_per_validation=sum(r["valid_seconds"] * r["validations"] for r in rows)
+                   / max(validations, 1))
+    return out
+
+
+def run_model(name, train, valid, test) -> dict:
+    """One model's grid, one grid point at a time (``run_models`` for several, in parallel)."""
+    return run_models([name], train, valid, test)[name]
 
 
 def run_implicit_cosine(train, valid, test, neighbours: int) -> dict | None:
@@ -214,7 +322,16 @@ def main(argv=None) -> dict:
     p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="recbole",
                    help="recbole: ratings >= 3 and 10-core (default); quickstart: unfiltered")
     p.add_argument("--no-implicit", action="store_true", help="skip implicit's CosineRecommender")
+    p.add_argument("--jobs", type=int, default=1, help="grid points fitted at once (processes)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="BLAS and torch threads per grid point (default: as the environment says)")
+    p.add_argument("--valid-every", type=int, default=1,
+                   help="learned models validate every N epochs (RecBole's eval_step; default 1)")
     args = p.parse_args(argv)
+    if min(args.jobs, args.valid_every, args.threads or 1) < 1:
+        raise SystemExit(f"--jobs, --threads and --valid-every must be >= 1, got {args.jobs}, "
+                         f"{args.threads} and {args.valid_every}")
+    t_start, load_start = time.perf_counter(), list(os.getloadavg())
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     for n in names:
         resolve(n)                                                     # fail before any work
@@ -223,21 +340,27 @@ def main(argv=None) -> dict:
     print(f"{info['path_name']}: {info['n_users']} users, {info['n_items']} items, "
           f"{info['n_interactions']} interactions ({args.protocol} protocol)", flush=True)
     out = {"dataset": info}
+    general = run_models([n for n in names if n not in SEQUENTIAL], train, valid, test,
+                         jobs=args.jobs, threads=args.threads, valid_every=args.valid_every)
     for name in names:
         if name in SEQUENTIAL:       # its own split: leave-one-out by time on the unfiltered data
             res = SEQUENTIAL[name](load_dataset(args.data_dir), seed=args.seed)
             out[name] = {**res[name], "protocol": res["dataset"]["protocol"], "dataset": res["dataset"],
                          "baselines": {k: res[k] for k in res if k not in (name, "dataset")}}
         else:
-            out[name] = run_model(name, train, valid, test)
+            out[name] = general[name]
     if not args.no_implicit and "itemknn" in out:                     # implicit's orientation: source
         chosen = out["itemknn"].get("by_neighbourhood", {}).get("source", out["itemknn"])
         res = run_implicit_cosine(train, valid, test, chosen["params"].get("k", 100))
         if res is not None:
             out["implicit_cosine"] = res
-    out["environment"] = {**environment(), "load_average_1_5_15": list(os.getloadavg())}
+    out["environment"] = {**environment(), "load_average_1_5_15": list(os.getloadavg()),
+                          "load_average_at_start": load_start, "cpu_count": os.cpu_count()}
+    out["timing"] = {"wall_seconds": time.perf_counter() - t_start, "jobs": args.jobs,
+                     "threads_per_job": args.threads, "valid_every": args.valid_every,
+                     "fit_seconds": {n: r["timing"]["fit_seconds"] for n, r in general.items()}}
     print(f"\n{'model':16s} " + " ".join(f"{m + '@10':>12s}" for m in METRIC_KEYS) + "   fit_s  params")
-    rows = [(name, r) for name, r in out.items() if name not in ("dataset", "environment")]
+    rows = [(name, r) for name, r in out.items() if name not in ("dataset", "environment", "timing")]
     rows += [(f"{name}:{g}", r["by_neighbourhood"][g]) for name, r in rows if "by_neighbourhood" in r
              for g in r["by_neighbourhood"]]
     for name, r in rows:

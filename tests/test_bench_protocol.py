@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +86,39 @@ def test_itemknn_reports_both_neighbourhoods(ml_dir, tmp_path):
     assert out["valid_ndcg@10"] == max(r["valid_ndcg@10"] for r in grid)
     chosen = by[out["params"]["neighbourhood"]]
     assert chosen["params"] == out["params"] and chosen["ndcg@10"] == out["ndcg@10"]
+
+
+def test_parallel_grid_gives_the_sequential_results_and_timings(ml_dir, tmp_path):
+    d = ml_dir[0]
+    one = run(d, tmp_path, "--models", "pop,ease")
+    two = run(d, tmp_path, "--models", "pop,ease", "--jobs", "2", "--threads", "1")
+    for name in ("pop", "ease"):
+        for key in ("ndcg@10", "recall@10", "params", "valid_ndcg@10"):
+            assert one[name][key] == two[name][key], (name, key)
+        assert [r["valid_ndcg@10"] for r in one[name]["grid"]] == [r["valid_ndcg@10"] for r in two[name]["grid"]]
+        t = two[name]["timing"]
+        assert t["configs"] == len(two[name]["grid"]) and t["fit_seconds"] >= 0
+    assert two["timing"]["jobs"] == 2 and two["timing"]["wall_seconds"] > 0
+    assert len(two["environment"]["load_average_at_start"]) == 3
+    with pytest.raises(SystemExit, match="--jobs, --threads and --valid-every"):
+        run(d, tmp_path, "--models", "pop", "--jobs", "0")
+
+
+def test_learned_model_timing_counts_epochs_and_validations(ml_dir, tmp_path, monkeypatch):
+    factory, _ = recbole_protocol.MODELS["bpr"]
+    monkeypatch.setitem(recbole_protocol.MODELS, "bpr", (partial(factory, epochs=4, embedding_size=8),
+                                                         [{"learning_rate": 1e-3}]))
+    for every in (1, 2):                                               # patience 10: no early stop
+        out = run(ml_dir[0], tmp_path, "--models", "bpr", "--valid-every", str(every))
+        row, t = out["bpr"]["grid"][0], out["bpr"]["timing"]
+        assert row["epochs"] == t["epochs"] == 4 and row["validations"] == t["validations"] == 4 // every
+        assert t["train_seconds_per_epoch"] > 0 and t["seconds_per_validation"] > 0
+        assert out["timing"]["valid_every"] == every
+
+
+def test_synthetic_ml1m_preset_has_the_stated_size():
+    """ML-1M's size after the protocol's filtering (834,449 there): each pair once, 10-core."""
+    train, valid, test, info = recbole_protocol.protocol_splits("synthetic-ml1m", 2020,
+                                                                **recbole_protocol.PROTOCOLS["recbole"])
+    assert (info["n_users"], info["n_items"], info["n_interactions"]) == (6000, 3000, 833_870)
+    assert info["rating_threshold"] is None and len(train) + len(valid) + len(test) == 833_870

@@ -127,3 +127,66 @@ def test_positive_pairs_are_the_stored_entries():
     seen = random_csr(3)
     u, i = positive_pairs(seen)
     np.testing.assert_array_equal(np.stack(seen.nonzero()), np.stack([u, i]))
+
+
+def test_bitmap_and_sorted_keys_give_the_same_positives_and_draws(monkeypatch):
+    """The packed-bitmap lookup is a speed-up only: the same answers, so the same negatives."""
+    import recsys_lab.models.sampling as sampling
+    seen = random_csr(4, shape=(70, 45), density=0.5)
+    fast = NegativeSampler(seen)
+    monkeypatch.setattr(sampling, "BITMAP_MAX_CELLS", 0)               # force the searchsorted path
+    slow = NegativeSampler(seen)
+    assert fast.bitmap is not None and slow.bitmap is None
+    users, items = np.meshgrid(np.arange(70), np.arange(45), indexing="ij")
+    np.testing.assert_array_equal(fast.is_positive(users.ravel(), items.ravel()),
+                                  slow.is_positive(users.ravel(), items.ravel()))
+    np.testing.assert_array_equal(fast.is_positive(users.ravel(), items.ravel()).reshape(70, 45),
+                                  seen.toarray() > 0)
+    who = np.repeat(np.arange(70), 9)
+    for n_neg in (1, 4):
+        np.testing.assert_array_equal(fast.sample(who, np.random.default_rng(7), n_neg),
+                                      slow.sample(who, np.random.default_rng(7), n_neg))
+
+
+def test_bpr_loss_equals_the_einsum_form():
+    """The mul-sum negative scores are the einsum's, value and gradient (float64, no noise)."""
+    g = torch.Generator().manual_seed(0)
+    eu, ei, ej = (torch.randn(*s, generator=g, dtype=torch.float64, requires_grad=True)
+                  for s in ((32, 8), (32, 8), (32, 3, 8)))
+    for pointwise in (False, True):
+        got = bpr_loss(eu, ei, ej, 0.01, pointwise=pointwise)
+        grads = torch.autograd.grad(got, (eu, ei, ej))
+        pos, neg = (eu * ei).sum(-1), torch.einsum("bd,bnd->bn", eu, ej)
+        fit = (-torch.nn.functional.logsigmoid(pos) - torch.nn.functional.logsigmoid(-neg).sum(-1)
+               if pointwise else -torch.nn.functional.logsigmoid(pos[:, None] - neg).mean(-1))
+        ref = fit.mean() + 0.01 * (eu.pow(2).sum(-1) + ei.pow(2).sum(-1) + ej.pow(2).sum((-2, -1))).mean()
+        torch.testing.assert_close(got, ref, rtol=1e-12, atol=0)
+        for a, b in zip(grads, torch.autograd.grad(ref, (eu, ei, ej))):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-14)
+
+
+# ---- validating every few epochs (TorchRecommender.valid_every) -----------------------------
+def test_valid_every_validates_on_its_epochs_and_counts_patience_in_validations():
+    from recsys_lab.eval import evaluate
+    train, test = planted_blocks()
+    cfg = dict(embedding_size=8, epochs=12, learning_rate=0.02, batch_size=64, device="cpu",
+               num_threads=1, seed=3)
+    every = BPRMF(valid_every=3, patience=1, **cfg).fit(train, valid=test)
+    h = every.history_
+    validated = h["epoch"][h["valid_ndcg@10"].notna()].tolist()
+    assert validated == [e for e in h["epoch"] if e % 3 == 0] and len(validated) >= 1
+    assert every.best_epoch_ in validated
+    assert every.best_epoch_ == int(h.loc[h["valid_ndcg@10"].idxmax(), "epoch"])
+    stale = 0                                                          # stop after patience + 1
+    for v, best in zip(h["valid_ndcg@10"].dropna(), h["best"].dropna()):
+        stale = 0 if best else stale + 1
+    assert stale == 2 or len(h) == cfg["epochs"]
+    restored = evaluate(every, test, k=10)["ndcg"].iloc[0]
+    assert restored == pytest.approx(h["valid_ndcg@10"].max(), abs=1e-12)   # best weights kept
+    # every epoch: the same run as without the knob
+    a = BPRMF(valid_every=1, patience=2, **cfg).fit(train, valid=test).history_
+    b = BPRMF(patience=2, **cfg).fit(train, valid=test).history_
+    np.testing.assert_array_equal(a["valid_ndcg@10"], b["valid_ndcg@10"])
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match="valid_every"):
+            BPRMF(valid_every=bad, **cfg).fit(train, valid=test)

@@ -104,3 +104,15 @@ def test_ngcf_attention_learns_the_blocks():
     again = NGCF(**m.get_config()).fit(train)
     np.testing.assert_array_equal(m.score(np.arange(10)), again.score(np.arange(10)))
     assert evaluate(m, test, k=5)["hit"].iloc[0] >= 0.75
+
+
+def test_int32_csr_gives_the_int64_products_bit_for_bit():
+    """to_torch_sparse stores int32 indices (the faster CPU kernel): the same A @ x exactly."""
+    A = normalized_adjacency(sp.random(40, 30, density=0.3, random_state=1, format="csr"))
+    adj = to_torch_sparse(A, "cpu")
+    assert adj.crow_indices().dtype == torch.int32 and adj.col_indices().dtype == torch.int32
+    wide = torch.sparse_csr_tensor(adj.crow_indices().long(), adj.col_indices().long(), adj.values(),
+                                   adj.shape, check_invariants=True)
+    x = torch.randn(70, 16, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(adj @ x, wide @ x)
+    np.testing.assert_allclose((adj @ x).numpy(), A @ x.numpy(), rtol=1e-5, atol=1e-6)

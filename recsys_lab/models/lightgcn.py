@@ -53,13 +53,17 @@ def normalized_adjacency(R: sp.spmatrix) -> sp.csr_matrix:
 
 
 def to_torch_sparse(m: sp.spmatrix, device) -> torch.Tensor:
-    """A scipy matrix as a torch sparse CSR tensor on ``device`` (CSR: the fast CPU kernel)."""
+    """A scipy matrix as a torch sparse CSR tensor on ``device`` (CSR: the fast CPU kernel).
+
+    Indices are int32 while they fit: the same products, bit for bit, about 1.3x faster on CPU
+    (half the index bytes to stream) than int64."""
     m = sp.csr_matrix(m, dtype=np.float32)
     m.sort_indices()
+    index = torch.int32 if max(m.nnz, *m.shape) < np.iinfo(np.int32).max else torch.long
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)               # "sparse CSR support is in beta"
-        t = torch.sparse_csr_tensor(torch.as_tensor(m.indptr, dtype=torch.long),
-                                    torch.as_tensor(m.indices, dtype=torch.long),
+        t = torch.sparse_csr_tensor(torch.as_tensor(m.indptr, dtype=index),
+                                    torch.as_tensor(m.indices, dtype=index),
                                     torch.as_tensor(m.data), m.shape, check_invariants=True)
     return t.to(device)
 
@@ -129,7 +133,7 @@ class GATAggregator(nn.Module):
 
         Gather-scatter message passing: 1.4x faster forward+backward on CPU than a sparse
         tensor whose values need a gradient."""
-        src = adj.col_indices()
+        src = adj.col_indices().long()
         alpha = self.weights(e, dst, src)                          # [n_edges]
         return torch.zeros_like(e).index_add(0, dst, alpha[:, None] * e[src])   # [N, d]
 
@@ -149,7 +153,7 @@ class NGCFModule(LightGCNModule):
         layers = [e]
         if self.gat is not None:                                   # row (destination) of each edge
             dst = torch.repeat_interleave(torch.arange(adj.shape[0], device=e.device),
-                                          adj.crow_indices().diff())
+                                          adj.crow_indices().diff().long())
         for l in range(self.n_layers):
             side = self.gat[l](e, adj, dst) if self.gat is not None else propagate(adj, e)
             e = F.leaky_relu(self.W1[l](side + e) + self.W2[l](side * e), 0.2)   # [N, d]

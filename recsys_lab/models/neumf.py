@@ -6,7 +6,12 @@
 
 trained with binary cross-entropy on each positive and ``n_negatives`` sampled negatives,
 L = -sum log y_hat(u,i) - sum_j log(1 - y_hat(u,j)) (+ reg on the batch's embeddings).
-Full ranking scores every item through the network: [n_users_batch * n_items] forward rows.
+
+The MLP's first layer is linear in the concatenation, W [p'_u ; q'_i] = W_u p'_u + W_i q'_i, so
+each user's and each item's half is computed once and the halves are added per pair (the same
+function; used whenever that layer's input dropout is off, i.e. ``dropout=0`` or at scoring).
+Full ranking scores every item: the GMF branch as one matmul (p_u * h_G) @ Q^T, the MLP tower
+on [n_users_batch, n_items] pair rows from the first layer on.
 """
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ from torch import nn
 
 from .sampling import NegativeSampler, positive_pairs, triplet_batches
 from .torch_base import TorchRecommender
+
+
+_PAIR_ROWS = 8192     # (user, item) rows per tower pass when scoring: 2 MB per 64-wide layer (L2)
 
 
 class NeuMFModule(nn.Module):
@@ -47,13 +55,46 @@ class NeuMFModule(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        """Logits for pairs: u, i LongTensors of one shape [...] -> [...]."""
+        """Logits for pairs: LongTensors u, i that broadcast to one shape [...] -> [...]."""
         parts = []
         if self.kind in ("gmf", "neumf"):
             parts.append(self.gmf_user(u) * self.gmf_item(i))                     # [..., d]
         if self.kind in ("mlp", "neumf"):
-            parts.append(self.tower(torch.cat([self.mlp_user(u), self.mlp_item(i)], -1)))   # [..., h]
-        return self.predict(torch.cat(parts, -1)).squeeze(-1)
+            parts.append(self.tower_from_pairs(u, i))                             # [..., h]
+        return self.predict(torch.cat(parts, -1)).squeeze(-1)                      # parts: broadcast
+
+    def tower_from_pairs(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        """phi_M of the pairs (u, i broadcast) -> [..., h_last]."""
+        drop = self.tower[0]
+        if drop.p and drop.training:             # dropout on the concatenation: the literal form
+            pu, qi = torch.broadcast_tensors(self.mlp_user(u), self.mlp_item(i))
+            return self.tower(torch.cat([pu, qi], -1))
+        return self.tower_from_halves(*self.first_layer_halves(u, i))
+
+    def first_layer_halves(self, u: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """W [p; q] + b = (W_u p + b) + W_i q: the user half [..u, h1] and the item half [..i, h1]."""
+        first, d = self.tower[1], self.mlp_user.embedding_dim
+        return (F.linear(self.mlp_user(u), first.weight[:, :d], first.bias),
+                F.linear(self.mlp_item(i), first.weight[:, d:]))
+
+    def tower_from_halves(self, half_u: torch.Tensor, half_i: torch.Tensor) -> torch.Tensor:
+        """The tower from its first layer's halves (broadcast, then ReLU and layers 2..)."""
+        return self.tower[3:](torch.relu(half_u + half_i))
+
+    def score_all(self, u: torch.Tensor) -> torch.Tensor:
+        """Logits of every item for users u [n] -> [n, n_items] (eval mode: no dropout)."""
+        w, out, at = self.predict.weight[0], self.predict.bias, 0                 # w: [d + h]
+        if self.kind in ("gmf", "neumf"):
+            d = self.gmf_user.embedding_dim
+            out = out + (self.gmf_user(u) * w[:d]) @ self.gmf_item.weight.T      # [n, n_items]
+            at = d
+        if self.kind in ("mlp", "neumf"):
+            items = torch.arange(self.mlp_item.num_embeddings, device=u.device)
+            half_u, half_i = self.first_layer_halves(u[:, None], items[None, :])  # [n, 1, h1], [1, n_items, h1]
+            step = max(1, _PAIR_ROWS // len(items))             # users whose pair rows fit in cache
+            out = out + torch.cat([self.tower_from_halves(half_u[lo:lo + step], half_i) @ w[at:]
+                                   for lo in range(0, len(u), step)])                  # [n, n_items]
+        return out
 
     def embeddings(self, u, i):
         return [m(x) for name, m in self.named_children() if isinstance(m, nn.Embedding)
@@ -98,8 +139,8 @@ class NeuMF(TorchRecommender):
 
     def compute_loss(self, module, batch):
         u, i, j = batch                                         # [B], [B], [B, n_neg]
-        pos = module(u, i)                                      # [B]
-        neg = module(u[:, None].expand_as(j), j)                # [B, n_neg]
+        logits = module(u[:, None], torch.cat([i[:, None], j], 1))   # [B, 1 + n_neg]: one pass
+        pos, neg = logits[:, 0], logits[:, 1:]                  # [B], [B, n_neg]
         loss = (F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos), reduction="sum")
                 + F.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg), reduction="sum")) / len(u)
         if self.reg:
@@ -107,7 +148,4 @@ class NeuMF(TorchRecommender):
         return loss
 
     def score_users(self, module, users):
-        n_items = self.n_items_
-        items = torch.arange(n_items, device=users.device)
-        u = users[:, None].expand(-1, n_items)                  # [n, n_items]
-        return module(u, items[None, :].expand_as(u))            # [n, n_items] logits
+        return module.score_all(users)                          # [n, n_items] logits

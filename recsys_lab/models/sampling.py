@@ -1,8 +1,11 @@
 """Negative sampling for implicit feedback: draw items the user has not interacted with.
 
 Uniform sampling (BPR, Rendle et al. 2009) or from the unigram distribution raised to ``alpha``
-(word2vec's 3/4, Mikolov et al. 2013). Collisions with the user's positives are found with one
-``searchsorted`` over the sorted keys ``user * n_items + item`` and redrawn (rejection sampling).
+(word2vec's 3/4, Mikolov et al. 2013). Collisions with the user's positives are redrawn
+(rejection sampling); a positive is found by one bit lookup in a packed bitmap of the
+``n_users x n_items`` cells ``user * n_items + item`` (up to ``BITMAP_MAX_CELLS`` cells: 32 MB), or
+by one ``searchsorted`` over the sorted keys beyond that. Both give the same answer, so the draws
+are the same either way.
 
 Hard negatives (``HardNegativeMiner``): items a first-stage model ranks high for the same history
 window, as re-rankers are trained on the results of the retriever they re-rank (Nogueira & Cho,
@@ -18,6 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .base import topk
+
+BITMAP_MAX_CELLS = 1 << 28          # users x items up to which positives are looked up in a bitmap
 
 
 class NegativeSampler:
@@ -36,6 +41,10 @@ class NegativeSampler:
         self.n_users, self.n_items = seen.shape
         rows = np.repeat(np.arange(self.n_users, dtype=np.int64), np.diff(seen.indptr))
         self.keys = rows * self.n_items + seen.indices              # sorted: CSR is row-major
+        self.bitmap = None                                          # packed bits of the cells
+        if 0 < self.n_users * self.n_items <= BITMAP_MAX_CELLS:
+            self.bitmap = np.zeros(-(-self.n_users * self.n_items // 8), dtype=np.uint8)
+            np.bitwise_or.at(self.bitmap, self.keys >> 3, (1 << (self.keys & 7)).astype(np.uint8))
         self.max_tries = max_tries
         self.cdf = None
         if distribution == "popularity":
@@ -52,6 +61,8 @@ class NegativeSampler:
     def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Boolean mask: is ``(users[k], items[k])`` a stored positive?"""
         q = np.asarray(users, dtype=np.int64) * self.n_items + items
+        if self.bitmap is not None:                                 # bit q of the packed cells
+            return ((self.bitmap[q >> 3] >> (q & 7).astype(np.uint8)) & 1).astype(bool)
         pos = np.minimum(np.searchsorted(self.keys, q), max(len(self.keys) - 1, 0))
         return self.keys[pos] == q if len(self.keys) else np.zeros(q.shape, bool)
 

@@ -98,6 +98,8 @@ class TorchRecommender(Recommender, TorchModel):
     progress: bool | None = None      # None: a progress bar only when stderr is a terminal
     num_threads: int | None = None    # torch intra-op threads while fitting (restored after)
     valid_users: int | None = None    # early stopping on a seeded sample of this many valid users
+    valid_every: int = 1              # validate every this many epochs (RecBole's eval_step);
+    #                                   patience counts validations, as RecBole's stopping_step
 
     # ---- to implement ---------------------------------------------------------------------
     @abstractmethod
@@ -174,6 +176,8 @@ class TorchRecommender(Recommender, TorchModel):
             raise ValueError(f"valid_users must be a positive integer or None, got {self.valid_users!r}")
         if self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience!r}")
+        if not isinstance(self.valid_every, (int, np.integer)) or self.valid_every < 1:
+            raise ValueError(f"valid_every must be a positive integer, got {self.valid_every!r}")
         resolve_device(self.device)
 
     def _fit(self, train: Interactions) -> None:
@@ -212,7 +216,7 @@ class TorchRecommender(Recommender, TorchModel):
             row = {"epoch": epoch + 1, "loss": total / max(n, 1),
                    "train_seconds": time.perf_counter() - t0}
             self.refresh()
-            if valid is not None:
+            if valid is not None and (epoch + 1) % self.valid_every == 0:
                 row["valid_ndcg@10"] = self.validation_score(valid)
                 row["best"] = row["valid_ndcg@10"] > best
                 if row["best"]:
@@ -231,8 +235,9 @@ class TorchRecommender(Recommender, TorchModel):
         self.fit_seconds_ = time.perf_counter() - t_fit
         self.epoch_seconds_ = np.array([r["train_seconds"] for r in rows])
         self.history_ = pd.DataFrame(rows)
-        self.best_epoch_ = int(np.argmax(self.history_["valid_ndcg@10"]) + 1) if valid is not None \
-            else len(rows)
+        scores = self.history_.get("valid_ndcg@10")               # NaN on epochs not validated
+        self.best_epoch_ = int(self.history_["epoch"][scores.idxmax()]) \
+            if scores is not None and scores.notna().any() else len(rows)
 
     def validation_score(self, valid: Interactions) -> float:
         """The validation callback: NDCG@10 of the current weights on ``valid`` (full ranking,
