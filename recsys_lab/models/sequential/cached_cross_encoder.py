@@ -26,10 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from .cost_model import cost_model
-from .cross_encoder import CrossEncoderRanker
+from .cross_encoder import _PASS_ELEMENTS, CrossEncoderRanker
 from .data import last_window
-
-_CANDIDATES_PER_PASS = 8192     # candidate tokens per history per pass (the history is encoded once)
 
 
 @dataclass(eq=False)
@@ -57,18 +55,31 @@ class CachedCrossEncoder(CrossEncoderRanker):
 
     def _score_candidates(self, users, cand):
         tok = torch.as_tensor(self._windows(users, last_window, self.max_len), device=self.device_)
-        kv, keep = self.module_.enc.encode_prefix(tok)                # the history pass, once
-        return torch.cat([self.module_.score_cached(kv, keep, c)      # [n, C] chunk by chunk
-                          for c in cand.split(_CANDIDATES_PER_PASS, 1)], 1)
+        per_pass = max(1, _PASS_ELEMENTS // self.embedding_size)      # candidate tokens per pass
+        step = max(1, per_pass // cand.shape[1])                      # histories per pass
+        out = []
+        for lo in range(0, len(users), step):
+            kv, keep = self.module_.enc.encode_prefix(tok[lo:lo + step])   # the history, once
+            out.append(torch.cat([self.module_.score_cached(kv, keep, c)   # [step, C] by chunks
+                                  for c in cand[lo:lo + step].split(per_pass, 1)], 1))
+        return torch.cat(out)
 
     def score_users(self, module, users):
         u = users.cpu().numpy()
-        out = []
-        for lo in range(0, len(u), 16):                               # 16 histories x the catalog
-            cand = torch.arange(self.n_items_, device=self.device_).expand(len(u[lo:lo + 16]), -1)
-            out.append(self._score_candidates(u[lo:lo + 16], cand))
-        return torch.cat(out)
+        return self._score_candidates(u, torch.arange(self.n_items_, device=self.device_).expand(len(u), -1))
 
     def serving_flops(self, n_candidates: int, history: int | None = None) -> dict:
         return cost_model("cached_cross", history or self.max_len, n_candidates,
                           self.embedding_size, self.n_layers)
+
+
+def served_by_cache(model: CrossEncoderRanker) -> CachedCrossEncoder:
+    """A ``CachedCrossEncoder`` sharing ``model``'s weights and user state (histories, seen
+    items): the same scores as the naive per-candidate passes, from one pass per history."""
+    model._check_fitted()
+    if model.history_attends_candidate:
+        raise ValueError("history_attends_candidate=True: the naive scores have no cached form")
+    twin = CachedCrossEncoder(**{k: v for k, v in model.get_config().items()})
+    twin.__dict__.update({k: v for k, v in vars(model).items() if k not in vars(twin)
+                          or k.endswith("_") or k.startswith("_")})
+    return twin

@@ -27,7 +27,7 @@ from .data import last_window
 from .encoder import EncoderConfig, SequenceEncoder
 from .history import SequentialRecommender
 
-_PASS = 4096              # sequences per encoder call when scoring many candidates
+_PASS_ELEMENTS = 1 << 22  # [sequences x tokens x d] activations per encoder call (16 MB float32)
 
 
 class CrossEncoder(nn.Module):
@@ -129,10 +129,11 @@ class CrossEncoderRanker(SequentialRecommender):
 
     def _score_candidates(self, users, cand):
         tok = torch.as_tensor(self._windows(users, last_window, self.max_len), device=self.device_)
-        if cand.shape[1] > _PASS:                                     # huge C: chunk candidates
-            return torch.cat([torch.cat([self.module_(tok[r:r + 1], c) for c in cand[r:r + 1].split(_PASS, 1)], 1)
+        per_pass = max(1, _PASS_ELEMENTS // ((self.max_len + 1) * self.embedding_size))
+        if cand.shape[1] > per_pass:                                  # huge C: chunk candidates
+            return torch.cat([torch.cat([self.module_(tok[r:r + 1], c) for c in cand[r:r + 1].split(per_pass, 1)], 1)
                               for r in range(len(users))])
-        step = max(1, _PASS // cand.shape[1])                         # ~_PASS sequences per pass
+        step = max(1, per_pass // cand.shape[1])                      # ~per_pass sequences per pass
         return torch.cat([self.module_(tok[lo:lo + step], cand[lo:lo + step])
                           for lo in range(0, len(users), step)])
 
