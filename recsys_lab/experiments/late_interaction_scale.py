@@ -56,9 +56,9 @@ class ScaleGrid:
     budget_s: float = 1.5               # wall time that the repeats of one point fill
     min_repeats: int = 3
     max_repeats: int = 25
-    naive_budget_s: float = 3.0         # naive cross-encoder: n of C candidates beyond this
-    min_naive_candidates: int = 4
-    compile_points: tuple = ((64, 2),)  # (d, n): late and two-tower also timed torch.compile'd
+    naive_budget_s: float = 4.0         # naive cross-encoder: n of C candidates beyond this
+    min_naive_candidates: int = 8
+    compile_points: tuple = ((64, 2, 50),)  # (d, n, L): late and two-tower also torch.compile'd
     threads: int = 1
     seed: int = 0
     linearity_point: tuple = (256, 2, 50, 100)  # (d, n, L, C) of the naive linearity check
@@ -66,14 +66,20 @@ class ScaleGrid:
 
     @classmethod
     def named(cls, name: str) -> "ScaleGrid":
+        """``bench``: the issue's grid; ``report``: the same grid on a smaller timing budget (the
+        notebook's full profile); ``quick``: CI-sized."""
         if name == "bench":
             return cls()
+        if name == "report":
+            return cls(budget_s=0.3, min_repeats=2, max_repeats=5, naive_budget_s=1.5, min_naive_candidates=4,
+                       compile_points=(), linearity_candidates=(4, 25, 100))
         if name == "quick":
             return cls(widths=(16, 32), depths=(1, 2), histories=(10, 20), candidates=(10, 40),
                        head_dim=8, seg_len=5, n_items=120, budget_s=0.05, min_repeats=2, max_repeats=3,
-                       naive_budget_s=0.01, compile_points=(), linearity_point=(16, 1, 10, 20),
+                       naive_budget_s=0.01, min_naive_candidates=4, compile_points=(),
+                       linearity_point=(16, 1, 10, 20),
                        linearity_candidates=(4, 10, 20))
-        raise ValueError(f"grid must be 'quick' or 'bench', got {name!r}")
+        raise ValueError(f"grid must be 'quick', 'report' or 'bench', got {name!r}")
 
 
 def synthetic_histories(n_users: int, length: int, n_items: int, seed: int) -> Interactions:
@@ -152,7 +158,7 @@ def point_rows(arch: str, model, g: ScaleGrid, data: Interactions) -> list[dict]
     d, n_layers, L = model.embedding_size, model.n_layers, model.max_len
     rng = np.random.default_rng(g.seed)
     variants = [("eager", model, None)]
-    if (d, n_layers) in g.compile_points and arch in ("late interaction", "two-tower"):
+    if (d, n_layers, L) in g.compile_points and arch in ("late interaction", "two-tower"):
         twin = build(arch, d, n_layers, L, g, data)
         t0 = time.perf_counter()
         twin.module_ = torch.compile(twin.module_, dynamic=False)

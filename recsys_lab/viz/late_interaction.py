@@ -49,3 +49,46 @@ def latency_by_model_size(table: pd.DataFrame, x: str = "params_m", y: str = "p5
     fig.update_layout(template=TEMPLATE, title=title, height=330 * len(rows) + 120,
                       legend=dict(orientation="h", y=-0.12))
     return fig
+
+
+def flops_vs_latency(table: pd.DataFrame, x: str = "flops", y: str = "cpu_p50_ms", label: str = "model",
+                     title: str = "measured latency vs modelled FLOPs per request") -> go.Figure:
+    """Log-log scatter of measured per-request latency against the cost model's FLOPs: pure
+    arithmetic would lie on one line of slope 1; a fixed per-call cost bends it flat."""
+    fig = go.Figure(go.Scatter(x=table[x], y=table[y], mode="markers+text", text=table[label],
+                               textposition="top center", marker=dict(size=9)))
+    fig.update_layout(template=TEMPLATE, title=title, xaxis_title="FLOPs per request (cost model)",
+                      yaxis_title=f"{y} (ms)", height=420)
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(type="log")
+    return fig
+
+
+def update_latency(updates: pd.DataFrame, y: str = "cpu_p50_ms",
+                   title: str = "latency of absorbing one click (ms, one thread)") -> go.Figure:
+    """Incremental update vs full re-encode vs a full-attention pass against history length."""
+    fig = go.Figure()
+    for mode, g in updates.groupby("mode", sort=False):
+        g = g.sort_values("history")
+        fig.add_trace(go.Scatter(x=g["history"], y=g[y], mode="lines+markers", name=mode))
+    fig.update_layout(template=TEMPLATE, title=title, xaxis_title="history length (items)",
+                      yaxis_title="ms", height=400)
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(type="log")
+    return fig
+
+
+def accuracy_by_segments(table: pd.DataFrame, y: str, refs: dict | None = None,
+                         title: str = "late interaction: NDCG@10 vs number of segments S") -> go.Figure:
+    """NDCG@10 of each late model (m, interaction) against S, with dotted reference lines
+    (``refs``: name -> value, e.g. the cross-encoder, the two-tower, the first stage)."""
+    late = table[table["arch"] == "late"]
+    fig = go.Figure()
+    for (m, kind), g in late.groupby(["m", "interaction"]):
+        g = g.sort_values("S")
+        fig.add_trace(go.Scatter(x=g["S"], y=g[y], mode="lines+markers", name=f"m={int(m)} {kind}"))
+    for name, value in (refs or {}).items():
+        fig.add_hline(y=float(value), line_dash="dot", annotation_text=name)
+    fig.update_layout(template=TEMPLATE, title=title, xaxis_title="segments S", yaxis_title=y, height=420)
+    fig.update_xaxes(type="log")
+    return fig
