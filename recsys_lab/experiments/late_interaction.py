@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..data.interactions import Interactions
 from ..eval import evaluate
+from ..models.base import Recommender
 from ..models.sequential import TwoStage, sampled_next_item_split
 from ..models.sequential.cached_cross_encoder import served_by_cache
 from .late_interaction_latency import (costs, framework_floor, long_history_updates, memory,
@@ -113,6 +114,27 @@ def variants(models: dict, p: Profile):
     return out
 
 
+class MemoScores(Recommender):
+    """A fitted first stage whose score rows are computed once per batch of users and reused:
+    ``evaluate`` asks for the same batches for every re-ranker it is paired with. Read-only
+    (the wrapped model's state must not change while it is in use)."""
+
+    def __init__(self, model: Recommender):
+        model._check_fitted()
+        self.model, self._memo = model, {}
+        self.n_users_, self.n_items_, self.seen_ = model.n_users_, model.n_items_, model.seen_
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def _score(self, users):
+        key = np.asarray(users, dtype=np.int64).tobytes()
+        if key not in self._memo:
+            self._memo[key] = np.asarray(self.model.score(users), dtype=np.float32)
+        return self._memo[key]
+
+
 def ndcg_recall(model, test: Interactions) -> tuple[float, float]:
     r = evaluate(model, test, k=10).iloc[0]
     return float(r["ndcg"]), float(r["recall"])
@@ -131,6 +153,7 @@ def accuracy(rows, retriever, retriever_name: str, test: Interactions, C: int) -
     own, and its full-ranking NDCG@10 where scoring the whole catalog is cheap (not the
     cross-encoders)."""
     first_ndcg, first_recall = ndcg_recall(retriever, test)
+    retriever = MemoScores(retriever)
     out = []
     for name, arch, S, m, kind, model in rows:
         nd, rc = two_stage_accuracy(retriever, model, arch, test, C)
@@ -162,10 +185,11 @@ def first_stage_table(rows, models: dict, baselines: dict, test: Interactions, C
     pick = [r for r in rows if r[1] != "late" or r[2] == max(x[2] for x in rows if x[1] == "late")]
     out = []
     for fs in names:
-        retriever = first_stage(fs, models, baselines)
-        alone = ndcg_recall(retriever, test)[0]
+        model_fs = first_stage(fs, models, baselines)
+        alone = ndcg_recall(model_fs, test)[0]
+        retriever = MemoScores(model_fs)
         for name, arch, S, m, kind, model in pick:
-            if model is retriever:
+            if model is model_fs:
                 continue
             nd = two_stage_accuracy(retriever, model, arch, test, C)[0]
             out.append({"first_stage": FIRST_STAGE_NAMES[fs], "first_stage_ndcg@10": alone,

@@ -19,6 +19,7 @@ from ..data.interactions import Interactions
 from ..eval.latency import latency_summary, limit_threads, time_calls
 from ..models.sequential import (EncoderConfig, MultiSegmentLateInteraction, SequenceEncoder,
                                  SequentialRecommender, TwoTower, cost_model, layer_flops)
+from ..models.sequential.checkpoint import untrained
 from ..models.sequential.two_stage import top_candidates
 
 
@@ -103,7 +104,8 @@ def long_history_updates(p, seed: int, n_items: int = 1000) -> pd.DataFrame:
 
     For each H in ``p.update_lengths`` (``p``: a ``Profile``): a late model with max_len = H,
     segments of ``update_seg_len`` items (S = H / seg_len), the same width and depth as the
-    profile, trained for one step on 4 random users (latency does not depend on the weights).
+    profile, in its serving state on 4 random users with random weights (``untrained``: latency
+    does not depend on the weights).
     Timed: ``update`` (one segment), ``encode`` (all S segments in one batched call) and a
     two-tower of max_len = H (one full-attention pass over H tokens), in blocks of 8 calls per
     mode with the modes alternating between blocks (steady-state cost of each operation; machine
@@ -119,9 +121,9 @@ def long_history_updates(p, seed: int, n_items: int = 1000) -> pd.DataFrame:
         data = Interactions(u, i, np.arange(n_users), np.arange(n_items), timestamp=np.arange(len(u)))
         S = max(1, H // p.update_seg_len)
         common = dict(embedding_size=p.embedding_size, n_layers=p.n_layers, n_heads=p.n_heads,
-                      max_len=H, epochs=1, samples_per_user=1, batch_size=4, seed=seed, progress=False)
-        li = MultiSegmentLateInteraction(segments=S, vectors_per_segment=1, **common).fit(data)
-        tt = TwoTower(**common).fit(data)
+                      max_len=H, seed=seed)
+        li = untrained(MultiSegmentLateInteraction(segments=S, vectors_per_segment=1, **common), data)
+        tt = untrained(TwoTower(**common), data)
         steps = {"incremental update": lambda u, i: li.update(u, i),
                  "full re-encode (segments)": lambda u, i: li.encode([u]),
                  "two-tower full pass": lambda u, i: tt.update(u, i)}

@@ -60,6 +60,7 @@ class ScaleGrid:
     min_naive_candidates: int = 8
     compile_points: tuple = ((64, 2, 50),)  # (d, n, L): late and two-tower also torch.compile'd
     threads: int = 1
+    device: str = "auto"                # CUDA when present (every timed request ends in a host copy)
     seed: int = 0
     linearity_point: tuple = (256, 2, 50, 100)  # (d, n, L, C) of the naive linearity check
     linearity_candidates: tuple = (4, 10, 25, 50, 100)
@@ -93,7 +94,7 @@ def synthetic_histories(n_users: int, length: int, n_items: int, seed: int) -> I
 def build(arch: str, d: int, n_layers: int, L: int, g: ScaleGrid, data: Interactions):
     """A random-weight model of ``arch`` in its serving state on ``data`` (no training step)."""
     common = dict(embedding_size=d, n_layers=n_layers, n_heads=max(1, d // g.head_dim), max_len=L,
-                  dropout=0.0, seed=g.seed, device="cpu", progress=False)
+                  dropout=0.0, seed=g.seed, device=g.device, progress=False)
     if arch == "cross-encoder":
         model = CrossEncoderRanker(**common)
     elif arch == "cached cross-encoder":
