@@ -11,7 +11,6 @@ same training data, which the caller passes and whose split the benchmark record
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,19 +19,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ...data.files import sha256sum as file_sha256          # hex sha256 of a file's bytes
 from ...data.interactions import Interactions
 from ...fileio import atomic_path
 from ..base import Recommender
 from .history import SequentialRecommender
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def untrained(model: SequentialRecommender, train: Interactions) -> SequentialRecommender:
