@@ -90,7 +90,7 @@ def main(argv=None):
     enc = encode_timing(titles)
     print(f"encoded {enc['n_titles']} titles in {enc['encode_seconds']:.1f} s "
           f"(load {enc['load_seconds']:.1f} s)", flush=True)
-    train, valid, test = sampled_next_item_split(data, args.users, args.seed)
+    train, valid, test = sampled_next_item_split(data, args.users, args.seed, sample="all")
     out = {"benchmark": "item_text_init", "dataset": "online-retail", "seed": args.seed,
            "users": args.users, "environment": environment(),
            "protocol": "leave-one-out next item (sampled_next_item_split); full-ranking NDCG@10 on "

@@ -100,10 +100,11 @@ def test_update_appends_to_the_history(planted):
 
 def test_batch_targets_are_the_next_items(fitted):
     rng = np.random.default_rng(0)
-    start, t, target = fitted.examples(rng)
-    inp, pos, neg = (x.numpy() for x in fitted.make_batch(start[:8], t[:8], target[:8], rng))
+    start, t, n_loss = fitted.examples(rng)
+    assert (n_loss == fitted.max_len).all()                   # windows="last": every target
+    inp, pos, neg = (x.numpy() for x in fitted.make_batch(start[:8], t[:8], n_loss[:8], rng))
     np.testing.assert_array_equal(inp[:, 1:], pos[:, :-1])    # shifted by one
-    np.testing.assert_array_equal(pos[:, -1], target[:8] + 1)
+    np.testing.assert_array_equal(pos[:, -1], fitted.seq_items_[start[:8] + t[:8] - 1] + 1)
     assert (neg != pos).all() and neg.min() >= 1 and neg.max() <= fitted.n_items_
 
 
@@ -129,3 +130,53 @@ def test_full_softmax_loss_learns_the_blocks(planted):
 class TestSASRec(RecommenderContract):
     def make_model(self):
         return SASRec(**BASE)
+
+
+def test_cover_windows_train_every_target_exactly_once():
+    """windows="cover": over one epoch, the (user, position) pairs that carry a loss are every
+    target position 1..n-1 of every history, once each (a numpy loop over the batches)."""
+    from tests.test_late_interaction import random_events
+    data = random_events(n_users=6, n_items=40, lengths=(1, 5, 9, 14, 0, 23), seed=2)
+    model = SASRec(**{**BASE, "epochs": 1, "max_len": 6, "windows": "cover"}).fit(data)
+    start, t, n_loss = model.examples(np.random.default_rng(0))
+    inp, pos, _ = model.make_batch(start, t, n_loss, np.random.default_rng(1))
+    users = np.searchsorted(model.seq_ptr_, start, side="right") - 1
+    trained = []
+    for r in range(len(t)):                                   # target slot j of window r is
+        for j in np.flatnonzero(pos[r].numpy() > 0):          # history position t - L + j
+            trained.append((users[r], t[r] - model.max_len + j))
+    expected = [(u, p) for u, h in enumerate(data.histories()) for p in range(1, len(h))]
+    assert sorted(trained) == sorted(expected)
+    hist = data.histories()
+    for r in range(len(t)):                                   # targets are the next items
+        h = hist[users[r]]
+        for j in np.flatnonzero(pos[r].numpy() > 0):
+            assert pos[r, j] == h[t[r] - model.max_len + j] + 1
+    with pytest.raises(ValueError, match="windows"):
+        SASRec(**{**BASE, "windows": "all"}).fit(data)
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    """lr_schedule="cosine": the learning rate after each optimizer step follows warm-up then
+    cosine (schedule.warmup_cosine, against the closed form), reaching 0 at the last step."""
+    import math
+    from recsys_lab.models.sequential.schedule import warmup_cosine
+    total, warm = 20, 4
+    ref = [(s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / (total - warm)))
+           for s in range(total + 1)]
+    assert [warmup_cosine(s, total, warm) for s in range(total + 1)] == pytest.approx(ref)
+    from tests.test_late_interaction import random_events
+    data = random_events(n_users=6, n_items=40, lengths=(1, 5, 9, 14, 0, 23), seed=2)
+    model = SASRec(**{**BASE, "epochs": 3, "batch_size": 4, "lr_schedule": "cosine", "warmup": 0.2}).fit(data)
+    opt = model.configure_optimizer(model.module_)
+    steps = 3 * -(-len(model.examples(np.random.default_rng(0))[0]) // 4)
+    lrs = []
+    for _ in range(steps):
+        opt.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    warm = round(0.2 * steps)
+    np.testing.assert_allclose(lrs, [model.learning_rate * warmup_cosine(s + 1, steps, warm)
+                                     for s in range(steps)], rtol=1e-9)
+    assert lrs[-1] == pytest.approx(0.0, abs=1e-12) and max(lrs) == pytest.approx(model.learning_rate)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        SASRec(**{**BASE, "lr_schedule": "step"}).fit(data)

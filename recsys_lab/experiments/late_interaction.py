@@ -1,11 +1,19 @@
 """The late-interaction experiment of notebook 07 and ``benchmarks/late_interaction.py``.
 
-One run trains the three architectures on the same next-item split, then measures side by side:
-accuracy of the two-stage system (retriever top-C re-ranked) and of full ranking, per-request
-latency interleaved across models (so machine noise hits all of them alike), incremental update
-against full re-encode at long synthetic histories, the per-call floor of the framework, serving
-memory, and the FLOPs cost model (``late_interaction_latency``). Everything is returned as tidy
-DataFrames.
+One run, one next-item split, every model trained on every user's training history (the user
+sample restricts only the test users), measured side by side:
+
+- baselines with full ranking: Popularity, ItemKNN, EASE and SASRec;
+- two-stage systems: a first stage (``p.retriever``: EASE, SASRec or the two-tower) proposes its
+  top-C unseen items, a transformer re-ranks them (two-tower, naive and cached cross-encoder,
+  late interaction at every S); each row carries its first stage's own NDCG@10;
+- the re-rankers over every first stage (``first_stage_table``);
+- per-request latency interleaved across models, incremental update against full re-encode,
+  the framework's per-call floor, serving memory and the FLOPs cost model
+  (``late_interaction_latency``).
+
+Models are trained in the run, or restored from the checkpoints a benchmark run wrote
+(``checkpoints=folder``: sha256-verified against its manifest).
 
     res = run(load_dataset("online-retail"), "quick", seed=2020, C=100)
     res["table"], res["headline"]
@@ -13,53 +21,64 @@ DataFrames.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..data.interactions import Interactions
 from ..eval import evaluate
-from ..models.ease import EASE
-from ..models.sequential import (CrossEncoderRanker, MultiSegmentLateInteraction, TwoStage, TwoTower,
-                                 sampled_next_item_split, with_valid)
+from ..models.base import Recommender
+from ..models.sequential import TwoStage, sampled_next_item_split
+from ..models.sequential.cached_cross_encoder import served_by_cache
 from .late_interaction_latency import (costs, framework_floor, long_history_updates, memory,
                                        request_latency, retrieval_latency)
+from .late_interaction_models import (FIRST_STAGE_NAMES, FIRST_STAGES, fit_baselines, first_stage,
+                                      late_name, load_models, save_models, split_fingerprint,
+                                      train_models)
 
-RETRIEVERS = ("two-tower", "ease")
+RETRIEVERS = FIRST_STAGES
 
 
 @dataclass
 class Profile:
-    """Sizes of one run. ``quick`` fits the CI budget (< 60 s), ``full`` the report (< 5 min)."""
+    """Sizes of one run. ``quick``: CI (about a minute); ``bench``: trained until validation
+    stalls (``benchmarks/late_interaction.py``, which writes checkpoints); ``full``: the report,
+    the bench's configuration restored from those checkpoints."""
 
-    users: int | None = 300              # user subsample (None: all)
+    users: int | None = 300              # TEST users sampled (None: all); training uses everyone
     embedding_size: int = 32
     n_layers: int = 1
     n_heads: int = 2
-    max_len: int = 50
-    epochs: int = 2
+    max_len: int = 20
+    dropout: float = 0.1
+    epochs: int = 1                      # two-tower
+    sasrec_epochs: int = 1
     cross_epochs: int = 1
     late_epochs: int = 1
-    samples_per_user: int = 4
+    samples_per_user: int = 1
     learning_rate: float = 5e-3
-    finetune_lr: float = 1e-3            # cross-encoder and late models, warm-started
-    n_negatives: int = 7
-    segments: tuple = (1, 2, 4, 8)
+    finetune_lr: float = 1e-3            # cross-encoders and late models, warm-started
+    n_negatives: int = 3                 # naive cross-encoder: one pass per candidate
+    cached_negatives: int = 15           # cached cross-encoder: all in one pass
+    segments: tuple = (1, 2, 4)
     late_models: tuple = ((2, "maxsim"),)   # (m, interaction) of each late model trained
-    valid_users: int = 100               # cross-encoder's sampled early-stopping proxy
+    valid_users: int | None = 200        # early stopping on a seeded sample of validation users
+    cross_valid_users: int = 50          # the cross-encoders' (two-stage) early stopping
+    patience: int = 1
+    retriever: str = "ease"              # the main first stage: "ease", "sasrec" or "two-tower"
+    item_init: str | None = None         # "text": MiniLM title vectors (the text extra)
+    ease_reg: float = 250.0
+    knn_k: int = 100
     n_requests: int = 20
     n_full_catalog_requests: int = 2
-    update_lengths: tuple = (50, 200, 1000)
+    update_lengths: tuple = (50, 200)
     update_seg_len: int = 25
     floor_tokens: int = 10
-    update_repeats: int = 15
+    update_repeats: int = 8
     floor_repeats: int = 100
     compile: bool = False
-    patience: int = 2
-    retriever: str = "two-tower"         # first stage: "two-tower" (the trained one) or "ease"
-    item_init: str | None = None         # "text": the two-tower (and so every model warm-started
-                                         # from it) starts from MiniLM title vectors (text extra)
-    ease_reg: float = 250.0
+    progress: bool = False
 
     def __post_init__(self):
         if self.retriever not in RETRIEVERS:
@@ -69,67 +88,25 @@ class Profile:
     def named(cls, name: str) -> "Profile":
         if name == "quick":
             return cls()
-        if name == "full":       # the report: fits its time budget (~2.5 min on one core)
-            return cls(users=800, embedding_size=64, n_layers=2, epochs=5, cross_epochs=2,
-                       update_repeats=40, floor_repeats=300,
-                       late_epochs=2, samples_per_user=3, patience=1, valid_users=300,
-                       late_models=((1, "maxsim"), (2, "maxsim"), (2, "attention")),
-                       n_requests=100, n_full_catalog_requests=3, compile=True)
-        if name == "bench":      # benchmarks/late_interaction.py: trained until validation stalls
-            return cls(users=2000, embedding_size=64, n_layers=2, epochs=30, cross_epochs=15,
-                       update_repeats=40, floor_repeats=300, late_epochs=10, samples_per_user=3,
-                       patience=2, valid_users=500, retriever="ease",
-                       late_models=((1, "maxsim"), (2, "maxsim"), (4, "maxsim"), (2, "attention")),
-                       n_requests=200, n_full_catalog_requests=3, compile=True)
+        if name in ("bench", "full"):
+            bench = cls(users=None, embedding_size=64, n_layers=2, n_heads=2, max_len=50, dropout=0.2,
+                        epochs=30, segments=(1, 2, 4, 8), update_lengths=(50, 200, 1000),
+                        sasrec_epochs=40, cross_epochs=15, late_epochs=10, samples_per_user=4,
+                        learning_rate=1e-3, finetune_lr=5e-4, n_negatives=15, cached_negatives=127,
+                        late_models=((1, "maxsim"), (2, "maxsim"), (4, "maxsim"), (2, "attention")),
+                        valid_users=1000, cross_valid_users=500, patience=2, n_requests=200,
+                        n_full_catalog_requests=3, update_repeats=40, floor_repeats=300, compile=True)
+            return bench if name == "bench" else cls(**{**asdict(bench), "n_requests": 100})
         raise ValueError(f"profile must be 'quick', 'full' or 'bench', got {name!r}")
 
 
-def late_name(m: int, kind: str) -> str:
-    """The key of the late model with m vectors per segment and interaction ``kind``."""
-    return f"late m={m} {kind}"
-
-
-def train_models(train, valid, p: Profile, seed: int, C: int = 100) -> dict:
-    """TwoTower first; then, warm-started from it (same block design), the CrossEncoderRanker
-    (hard negatives mined from the first stage, ``p.retriever``) and one late-interaction model
-    per (m, interaction), trained with S drawn from ``p.segments`` per batch. All see the same
-    examples and validation split."""
-    common = dict(embedding_size=p.embedding_size, n_layers=p.n_layers, n_heads=p.n_heads,
-                  max_len=p.max_len, samples_per_user=p.samples_per_user,
-                  learning_rate=p.learning_rate, seed=seed, patience=p.patience, progress=False)
-    finetune = {**common, "learning_rate": p.finetune_lr}
-    tt = TwoTower(epochs=p.epochs, item_init=p.item_init, **common).fit(train, valid=valid)
-    # hard negatives come from the first stage the ranker will re-rank (fitted on train only)
-    miner = tt if p.retriever == "two-tower" else EASE(reg=p.ease_reg).fit(train)
-    models = {"two-tower": tt,
-              "cross-encoder": CrossEncoderRanker(epochs=p.cross_epochs, n_negatives=p.n_negatives,
-                                                  valid_users=p.valid_users, **finetune
-                                                  ).warm_start(tt).mine_negatives_from(miner, C)
-                                                  .fit(train, valid=valid)}
-    # the same extra fine-tuning epochs for the two-tower, so "late vs two-tower" compares
-    # architectures at an equal training budget, not 2 more epochs
-    models["two-tower +ft"] = TwoTower(epochs=p.late_epochs, **finetune).warm_start(tt).fit(train, valid=valid)
-    for m, kind in p.late_models:
-        models[late_name(m, kind)] = MultiSegmentLateInteraction(
-            segments=max(p.segments), vectors_per_segment=m, interaction=kind,
-            train_segments=tuple(p.segments), epochs=p.late_epochs, **finetune
-        ).warm_start(tt).fit(train, valid=valid)
-    return models
-
-
-def first_stage(models: dict, train: Interactions, valid: Interactions, p: Profile):
-    """The retriever whose top-C every re-ranker sees: the trained two-tower, or EASE (Steck 2019)
-    fitted on train + validation (the histories the sequential models read at test time)."""
-    if p.retriever == "two-tower":
-        return models["two-tower"]
-    return EASE(reg=p.ease_reg).fit(with_valid(train, valid))
-
-
 def variants(models: dict, p: Profile):
-    """(name, arch, S, m, interaction, model) rows: every late model served at every S."""
+    """(name, arch, S, m, interaction, model) of every re-ranker: late models at every S."""
     out = [(name, "two_tower", 1, 1, "dot", models[name]) for name in ("two-tower", "two-tower +ft")
            if name in models]
-    out.append(("cross-encoder", "cross", None, None, "cross", models["cross-encoder"]))
+    out += [(name, arch, None, None, "cross", models[name])
+            for name, arch in (("cross-encoder", "cross"), ("cached cross-encoder", "cached_cross"))
+            if name in models]
     for m, kind in p.late_models:
         model = models[late_name(m, kind)]
         for S in p.segments:
@@ -137,79 +114,180 @@ def variants(models: dict, p: Profile):
     return out
 
 
-def accuracy(rows, retriever, test, C: int) -> pd.DataFrame:
-    """NDCG@10 / Recall@10 on test: two-stage with C candidates, and full ranking where cheap."""
+class MemoScores(Recommender):
+    """A fitted first stage whose score rows are computed once per batch of users and reused:
+    ``evaluate`` asks for the same batches for every re-ranker it is paired with. Read-only
+    (the wrapped model's state must not change while it is in use)."""
+
+    def __init__(self, model: Recommender):
+        model._check_fitted()
+        self.model, self._memo = model, {}
+        self.n_users_, self.n_items_, self.seen_ = model.n_users_, model.n_items_, model.seen_
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def _score(self, users):
+        key = np.asarray(users, dtype=np.int64).tobytes()
+        if key not in self._memo:
+            self._memo[key] = np.asarray(self.model.score(users), dtype=np.float32)
+        return self._memo[key]
+
+
+def ndcg_recall(model, test: Interactions) -> tuple[float, float]:
+    r = evaluate(model, test, k=10).iloc[0]
+    return float(r["ndcg"]), float(r["recall"])
+
+
+def two_stage_accuracy(retriever, ranker, arch: str, test: Interactions, C: int) -> tuple[float, float]:
+    """NDCG@10 / Recall@10 of ``retriever`` top-C re-ranked by ``ranker`` (full ranking). A naive
+    cross-encoder is scored through its M-FALCON twin: the same weights, the same scores to
+    1e-5 (tests/test_late_interaction_cached.py), C times fewer encoder passes."""
+    scorer = served_by_cache(ranker) if arch == "cross" else ranker
+    return ndcg_recall(TwoStage.from_fitted(retriever, scorer, C), test)
+
+
+def accuracy(rows, retriever, retriever_name: str, test: Interactions, C: int) -> pd.DataFrame:
+    """One row per re-ranker: its two-stage NDCG@10 / Recall@10 at C beside the first stage's
+    own, and its full-ranking NDCG@10 where scoring the whole catalog is cheap (not the
+    cross-encoders)."""
+    first_ndcg, first_recall = ndcg_recall(retriever, test)
+    retriever = MemoScores(retriever)
     out = []
     for name, arch, S, m, kind, model in rows:
-        two = TwoStage.from_fitted(retriever, model, C)
-        r = evaluate(two, test, k=10).iloc[0]
+        nd, rc = two_stage_accuracy(retriever, model, arch, test, C)
         row = {"model": name, "arch": arch, "S": S, "m": m, "interaction": kind,
-               f"ndcg@10 C={C}": r["ndcg"], f"recall@10 C={C}": r["recall"]}
-        if arch != "cross":                                   # full ranking: every item scored
-            f = evaluate(model, test, k=10).iloc[0]
-            row.update({"ndcg@10 full": f["ndcg"], "recall@10 full": f["recall"]})
+               "first_stage": FIRST_STAGE_NAMES[retriever_name], "first_stage_ndcg@10": first_ndcg,
+               f"ndcg@10 C={C}": nd, f"recall@10 C={C}": rc, "gain_over_first_stage": nd - first_ndcg}
+        if arch not in ("cross", "cached_cross"):
+            row["ndcg@10 full"] = ndcg_recall(model, test)[0]
         out.append(row)
     return pd.DataFrame(out)
 
 
-def headline(table: pd.DataFrame, C: int = 100, lat: str = "cpu_p50_ms") -> dict:
-    """Best late setting (by NDCG@10 at C) within 1/20 of the cross-encoder's latency.
+def baseline_accuracy(baselines: dict, models: dict, test: Interactions) -> pd.DataFrame:
+    """Full-ranking NDCG@10 / Recall@10 of Popularity, ItemKNN, EASE and SASRec."""
+    rows = [("Popularity", "baseline"), ("ItemKNN", "baseline"), ("EASE", "baseline"),
+            ("SASRec", "sequential baseline")]
+    out = []
+    for name, kind in rows:
+        model = baselines.get(name) or models[name]
+        nd, rc = ndcg_recall(model, test)
+        out.append({"model": name, "arch": kind, "ndcg@10 full": nd, "recall@10 full": rc})
+    return pd.DataFrame(out)
 
-    Latency is ``cpu_p50_ms`` by default: single-thread CPU time per request, which equals the
-    wall time on an idle core and, unlike wall time, is not inflated when other processes
-    preempt long calls on a shared machine (wall p50/p99 are in the table too).
+
+def first_stage_table(rows, models: dict, baselines: dict, test: Interactions, C: int,
+                      names=FIRST_STAGES) -> pd.DataFrame:
+    """Re-rankers (two-tower, both cross-encoders, each late model at its largest S) over every
+    first stage: NDCG@10 of the first stage alone and re-ranked."""
+    pick = [r for r in rows if r[1] != "late" or r[2] == max(x[2] for x in rows if x[1] == "late")]
+    out = []
+    for fs in names:
+        model_fs = first_stage(fs, models, baselines)
+        alone = ndcg_recall(model_fs, test)[0]
+        retriever = MemoScores(model_fs)
+        for name, arch, S, m, kind, model in pick:
+            if model is model_fs:
+                continue
+            nd = two_stage_accuracy(retriever, model, arch, test, C)[0]
+            out.append({"first_stage": FIRST_STAGE_NAMES[fs], "first_stage_ndcg@10": alone,
+                        "ranker": name, f"ndcg@10 C={C}": nd, "gain": nd - alone})
+    return pd.DataFrame(out)
+
+
+def headline(table: pd.DataFrame, baselines: pd.DataFrame, C: int = 100,
+             lat: str = "cpu_p50_ms") -> dict:
+    """The issue's checks on one split, from the table of this run.
+
+    Best late setting by NDCG@10 at C among those within 1/20 of the naive cross-encoder's
+    latency (``cpu_p50_ms``: single-thread CPU time per request, which equals the wall time on an
+    idle core and is not inflated by preemption on a shared machine; wall p50/p99 are in the
+    table too). Checked: cross-encoders >= SASRec, late >= 95% of the cross-encoder and > the
+    better two-tower, every transformer system > EASE alone.
     """
     nd = f"ndcg@10 C={C}"
+    base = baselines.set_index("model")["ndcg@10 full"]
     ce = table[table.arch == "cross"].iloc[0]
+    cached = table[table.arch == "cached_cross"]
+    best_cross = max(float(ce[nd]), float(cached[nd].max()) if len(cached) else -np.inf)
     tt = table[table.arch == "two_tower"].sort_values(nd).iloc[-1]        # the better two-tower
     late = table[table.arch == "late"]
     fast = late[late[lat] <= ce[lat] / 20]
-    pool = fast if len(fast) else late
-    best = pool.sort_values(nd, ascending=False).iloc[0]
-    return {"best_late": best.model, "best_late_ndcg": float(best[nd]),
-            "cross_ndcg": float(ce[nd]), "two_tower_ndcg": float(tt[nd]), "two_tower": tt.model,
-            "ndcg_ratio_vs_cross": float(best[nd] / ce[nd]) if ce[nd] else float("nan"),
-            "latency_ratio_cross_over_late": float(ce[lat] / best[lat]),
-            "latency_measure": lat, "late_ms": float(best[lat]), "cross_ms": float(ce[lat]),
-            "two_tower_ms": float(tt[lat]),
-            "wall_ratio_cross_over_late": float(ce["p50_ms"] / best["p50_ms"]),
-            "beats_two_tower": bool(best[nd] > tt[nd]),
-            "within_latency_budget": bool(len(fast) > 0),
-            "meets_95pct_of_cross": bool(best[nd] >= 0.95 * ce[nd])}
+    best = (fast if len(fast) else late).sort_values(nd, ascending=False).iloc[0]
+    transformers = table[table.arch.isin(["cross", "cached_cross", "late", "two_tower"])]
+    out = {"best_late": best.model, "best_late_ndcg": float(best[nd]), "cross_ndcg": float(ce[nd]),
+           "cached_cross_ndcg": float(cached[nd].iloc[0]) if len(cached) else float("nan"),
+           "two_tower_ndcg": float(tt[nd]), "two_tower": tt.model,
+           "sasrec_ndcg": float(base["SASRec"]), "ease_ndcg": float(base["EASE"]),
+           "first_stage": str(table["first_stage"].iloc[0]),
+           "first_stage_ndcg": float(table["first_stage_ndcg@10"].iloc[0]),
+           "ndcg_ratio_vs_cross": float(best[nd] / best_cross) if best_cross else float("nan"),
+           "latency_ratio_cross_over_late": float(ce[lat] / best[lat]),
+           "latency_ratio_cached_over_late": float(cached[lat].iloc[0] / best[lat]) if len(cached) else float("nan"),
+           "latency_measure": lat, "late_ms": float(best[lat]), "cross_ms": float(ce[lat]),
+           "cached_cross_ms": float(cached[lat].iloc[0]) if len(cached) else float("nan"),
+           "two_tower_ms": float(tt[lat]), "wall_ratio_cross_over_late": float(ce["p50_ms"] / best["p50_ms"]),
+           "within_latency_budget": bool(len(fast) > 0),
+           "cross_beats_sasrec": bool(best_cross >= base["SASRec"]),
+           "meets_95pct_of_cross": bool(best[nd] >= 0.95 * best_cross),
+           "beats_two_tower": bool(best[nd] > tt[nd]),
+           "all_beat_ease": bool((transformers[nd] > base["EASE"]).all()),
+           "n_transformer_systems_below_ease": int((transformers[nd] <= base["EASE"]).sum())}
+    return out
 
 
 def run(data: Interactions, profile: str | Profile = "quick", seed: int = 2020, C: int = 100,
-        log=None) -> dict:
+        checkpoints=None, save_checkpoints=None, data_meta: dict | None = None, log=None) -> dict:
     """The whole experiment; returns a dict of DataFrames plus ``headline`` and timings.
 
+    ``checkpoints``: a folder written by ``save_checkpoints`` of an earlier run on the same data
+    and split (verified by its manifest); the transformers are then restored, not trained.
+    ``data_meta``: provenance stored in the manifest (e.g. the data file's path and sha256).
     ``log``: optional callable receiving one progress line per stage (e.g. ``print``).
     """
     p = Profile.named(profile) if isinstance(profile, str) else profile
     t0 = time.perf_counter()
     say = (lambda msg: log(f"[{time.perf_counter() - t0:6.1f} s] {msg}")) if log else (lambda msg: None)
     train, valid, test = sampled_next_item_split(data, p.users, seed)
-    say(f"data: {train}")
-    models = train_models(train, valid, p, seed, C)
-    say("trained: " + ", ".join(f"{k} {m.fit_seconds_:.0f} s" for k, m in models.items()))
+    fingerprint = split_fingerprint(train, valid, test)
+    say(f"data: {train}; {len(test)} test users")
+    manifest = None
+    if checkpoints is not None:
+        models, manifest = load_models(checkpoints, train, fingerprint)
+        say(f"restored {len(models)} models from {checkpoints}")
+    else:
+        models = train_models(train, valid, p, seed, C, say=say)
+        if save_checkpoints is not None:
+            manifest = save_models(models, save_checkpoints, {
+                "profile": asdict(p), "seed": seed, "split_fingerprint": fingerprint,
+                "data": data_meta or {"name": data.name}})
     fit_s = {k: float(m.fit_seconds_) for k, m in models.items()}
     for m in models.values():
         m.extend(valid)                                       # test histories include validation
-    retriever = first_stage(models, train, valid, p)
-    say(f"retriever: {p.retriever}")
+    baselines = fit_baselines(train, valid, p)
+    retriever = first_stage(p.retriever, models, baselines)
     rows = variants(models, p)
-    acc = accuracy(rows, retriever, test, C)
+    base_acc = baseline_accuracy(baselines, models, test)
+    acc = accuracy(rows, retriever, p.retriever, test, C)
+    stages = first_stage_table(rows, models, baselines, test, C)
     say("accuracy done")
-    lat = request_latency(rows, retriever, test, C, p.n_requests, seed)
+    base_rows = [(name, "full", None, None, "full", baselines.get(name) or models[name])
+                 for name in base_acc.model]
+    lat = request_latency(base_rows + rows, retriever, test, C, p.n_requests, seed)
     lat_full = request_latency(rows, retriever, test, retriever.n_items_, p.n_full_catalog_requests, seed)
     say("request latency done")
     main = lat[lat["mode"] == "after click"][["model", "p50_ms", "p99_ms", "cpu_p50_ms"]]
-    table = acc.merge(main, on="model")
     mem = memory(rows)
-    table = table.merge(mem[["model", "serving_mb", "cache_bytes_per_user"]], on="model")
     cm = costs(rows, p, [C, retriever.n_items_])
-    table = table.merge(cm[cm.C == C][["model", "flops"]], on="model")
-    return {"profile": p, "table": table, "latency": pd.concat([lat, lat_full], ignore_index=True),
+    table = (acc.merge(main, on="model").merge(mem[["model", "serving_mb", "cache_bytes_per_user"]], on="model")
+             .merge(cm[cm.C == C][["model", "flops"]], on="model"))
+    base_table = base_acc.merge(main, on="model", how="left")
+    return {"profile": p, "table": table, "baselines": base_table, "first_stages": stages,
+            "latency": pd.concat([lat, lat_full], ignore_index=True),
             "retrieval": retrieval_latency(retriever, test, C, p.n_requests, seed),
             "updates": long_history_updates(p, seed), "floor": framework_floor(p, seed),
-            "memory": mem, "costs": cm, "fit_seconds": fit_s, "headline": headline(table, C),
-            "n_test_users": int(len(test)), "seconds": time.perf_counter() - t0, "models": models}
+            "memory": mem, "costs": cm, "fit_seconds": fit_s, "headline": headline(table, base_acc, C),
+            "n_test_users": int(len(test)), "split_fingerprint": fingerprint, "manifest": manifest,
+            "seconds": time.perf_counter() - t0, "models": models}

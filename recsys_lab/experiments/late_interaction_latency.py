@@ -17,8 +17,9 @@ import torch
 
 from ..data.interactions import Interactions
 from ..eval.latency import latency_summary, limit_threads, time_calls
-from ..models.sequential import (EncoderConfig, MultiSegmentLateInteraction, SequenceEncoder, TwoTower,
-                                 cost_model, layer_flops)
+from ..models.sequential import (EncoderConfig, MultiSegmentLateInteraction, SequenceEncoder,
+                                 SequentialRecommender, TwoTower, cost_model, layer_flops)
+from ..models.sequential.checkpoint import untrained
 from ..models.sequential.two_stage import top_candidates
 
 
@@ -40,12 +41,14 @@ def request_latency(rows, retriever, test: Interactions, C: int, n_requests: int
     """Per-request latency, interleaved across models, one request = one shopper click.
 
     A request for user u: ``update(u, clicked item)`` (the model's incremental state update:
-    none for the cross-encoder, a full history pass for the two-tower, the open segment for late
+    none for the cross-encoders, a full history pass for the two-tower, the open segment for late
     interaction) then ``score_candidates`` of C candidates (the retriever's top-C, computed
-    beforehand; C = n_items means the whole catalog). Late models are also timed re-encoding all
-    segments ("full re-encode") and with a warm cache (score only). Models are deep-copied, so
-    the originals keep their state. The first ``warmup`` requests of each model and mode are
-    not counted.
+    beforehand; C = n_items means the whole catalog). Rows of arch "full" (the baselines) answer
+    with a full-ranking ``recommend(u, k=10)`` of the whole catalog instead, after ``update``
+    when the model is sequential (SASRec). Late models are also timed re-encoding all segments
+    ("full re-encode") and with a warm cache (score only). Models are deep-copied, so the
+    originals keep their state. The first ``warmup`` requests of each model and mode are not
+    counted.
     """
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(test), size=min(n_requests + warmup, len(test)), replace=False)
@@ -56,10 +59,16 @@ def request_latency(rows, retriever, test: Interactions, C: int, n_requests: int
     else:
         cand = top_candidates(retriever, users, C)
     copies = [(name, arch, copy.deepcopy(model)) for name, arch, *_, model in rows]
+    full_ranking = {name for name, arch, _ in copies if arch == "full"}
     schedule = []                                             # (key, call) in the order run
     for r in range(len(users)):                               # interleave: request r for every model
         u, i, c = users[r], clicks[r], cand[r:r + 1]
         for name, arch, model in copies:
+            if arch == "full":
+                call = (lambda m=model, u=u, i=i: (m.update(u, i), m.recommend([u], k=10))) \
+                    if isinstance(model, SequentialRecommender) else (lambda m=model, u=u: m.recommend([u], k=10))
+                schedule.append(((name, "after click"), call))
+                continue
             schedule.append(((name, "after click"),
                              lambda m=model, u=u, i=i, c=c: (m.update(u, i), m.score_candidates([u], c))))
             if arch in ("late", "two_tower"):
@@ -74,7 +83,8 @@ def request_latency(rows, retriever, test: Interactions, C: int, n_requests: int
     for key in dict.fromkeys(keys):
         at = np.flatnonzero([k == key for k in keys])
         at = at[warmup:] if len(at) > warmup else at
-        out.append({"model": key[0], "mode": key[1], "C": int(min(C, n_items)),
+        full = key[0] in full_ranking
+        out.append({"model": key[0], "mode": key[1], "C": n_items if full else int(min(C, n_items)),
                     **latency_summary(wall[at]), **latency_summary(cpu[at], "cpu_"), "n": len(at)})
     return pd.DataFrame(out)
 
@@ -94,7 +104,8 @@ def long_history_updates(p, seed: int, n_items: int = 1000) -> pd.DataFrame:
 
     For each H in ``p.update_lengths`` (``p``: a ``Profile``): a late model with max_len = H,
     segments of ``update_seg_len`` items (S = H / seg_len), the same width and depth as the
-    profile, trained for one step on 4 random users (latency does not depend on the weights).
+    profile, in its serving state on 4 random users with random weights (``untrained``: latency
+    does not depend on the weights).
     Timed: ``update`` (one segment), ``encode`` (all S segments in one batched call) and a
     two-tower of max_len = H (one full-attention pass over H tokens), in blocks of 8 calls per
     mode with the modes alternating between blocks (steady-state cost of each operation; machine
@@ -110,9 +121,9 @@ def long_history_updates(p, seed: int, n_items: int = 1000) -> pd.DataFrame:
         data = Interactions(u, i, np.arange(n_users), np.arange(n_items), timestamp=np.arange(len(u)))
         S = max(1, H // p.update_seg_len)
         common = dict(embedding_size=p.embedding_size, n_layers=p.n_layers, n_heads=p.n_heads,
-                      max_len=H, epochs=1, samples_per_user=1, batch_size=4, seed=seed, progress=False)
-        li = MultiSegmentLateInteraction(segments=S, vectors_per_segment=1, **common).fit(data)
-        tt = TwoTower(**common).fit(data)
+                      max_len=H, seed=seed)
+        li = untrained(MultiSegmentLateInteraction(segments=S, vectors_per_segment=1, **common), data)
+        tt = untrained(TwoTower(**common), data)
         steps = {"incremental update": lambda u, i: li.update(u, i),
                  "full re-encode (segments)": lambda u, i: li.encode([u]),
                  "two-tower full pass": lambda u, i: tt.update(u, i)}
@@ -190,11 +201,11 @@ def memory(rows) -> pd.DataFrame:
 
 
 def costs(rows, p, C_values) -> pd.DataFrame:
-    """The FLOPs cost model for every variant at each C."""
+    """The FLOPs cost model for every variant at each C (its model's L, d and depth)."""
     out = []
     for name, arch, S, m, kind, model in rows:
         for C in C_values:
-            c = cost_model(arch, p.max_len, C, p.embedding_size, p.n_layers, S or 1, m or 1)
+            c = cost_model(arch, model.max_len, C, model.embedding_size, model.n_layers, S or 1, m or 1)
             out.append({"model": name, "C": C, "flops": c["total"],
                         "flops_full_encode": c["full_encode_total"]})
     return pd.DataFrame(out)

@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 import scipy.sparse as sp
 
-from .base import topk
+from .base import mask_rows, topk
 
 BITMAP_MAX_CELLS = 1 << 28          # users x items up to which positives are looked up in a bitmap
 
@@ -124,16 +124,35 @@ class HardNegativeMiner:
             raise ValueError(f"top must be >= 1, got {top!r}")
         self.model, self.top = model, int(top)
 
-    def candidates(self, tokens: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The first stage's top-``top`` items per window, history and target masked (-inf), best
-        first: (items int64 [B, k], how many of them are not masked int64 [B])."""
+    def _window_scores(self, tokens: np.ndarray) -> np.ndarray:
+        """The first stage's scores float32 [B, N] (a copy) with each window's own items at -inf."""
         tokens = np.asarray(tokens, dtype=np.int64)
         s = np.array(self.model.score_windows(tokens), dtype=np.float32)        # [B, N] a copy
         rows, cols = np.nonzero(tokens > 0)
         s[rows, tokens[rows, cols] - 1] = -np.inf                              # history items out
-        s[np.arange(len(s)), np.asarray(target, dtype=np.int64)] = -np.inf     # the target out
-        items, vals = topk(s, min(self.top, s.shape[1]))
+        return s
+
+    @staticmethod
+    def _top(s: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        items, vals = topk(s, min(k, s.shape[1]))
         return items, np.isfinite(vals).sum(1)
+
+    def top_items(self, tokens: np.ndarray, k: int | None = None,
+                  exclude: sp.spmatrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The first stage's top-``k`` (default ``top``) items per window with the window's items
+        and the rows of ``exclude`` (CSR [B, n_items], e.g. the users' seen items) masked: the
+        candidates a two-stage system re-ranks. Returns (items [B, k], unmasked counts [B])."""
+        s = self._window_scores(tokens)
+        if exclude is not None:
+            mask_rows(s, sp.csr_matrix(exclude), np.arange(len(s)))
+        return self._top(s, k or self.top)
+
+    def candidates(self, tokens: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The first stage's top-``top`` items per window, history and target masked (-inf), best
+        first: (items int64 [B, k], how many of them are not masked int64 [B])."""
+        s = self._window_scores(tokens)
+        s[np.arange(len(s)), np.asarray(target, dtype=np.int64)] = -np.inf     # the target out
+        return self._top(s, self.top)
 
     def sample(self, tokens: np.ndarray, target: np.ndarray, n: int,
                rng: np.random.Generator) -> np.ndarray:

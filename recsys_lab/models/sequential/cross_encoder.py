@@ -3,9 +3,14 @@
     s(u, i) = <Enc([h; i])_last, e_i> + b_i
 
 where the candidate i joins the history h (the last L = ``max_len`` items) as one extra token
-(its item embedding plus a learned type vector), so every layer attends across history and
-candidate. Most expressive; per request it costs one transformer pass per candidate, so it is
-meant to re-rank the C candidates of a first stage (``TwoStage``).
+(its item embedding plus a learned type vector) that attends to the history in every layer.
+By default the history does not attend back to the candidate (``history_attends_candidate=False``,
+the prefix mask of HSTU's M-FALCON, Zhai et al. ICML 2024): the history's states are then the same
+for every candidate, which is what lets ``CachedCrossEncoder`` score all C candidates in one pass
+with exactly these scores. ``history_attends_candidate=True`` is BST's full bidirectional
+attention (the history's states depend on the candidate; not cacheable). Either way it costs one
+transformer pass per candidate per request, so it is meant to re-rank the C candidates of a first
+stage (``TwoStage``).
 """
 from __future__ import annotations
 
@@ -22,25 +27,44 @@ from .data import last_window
 from .encoder import EncoderConfig, SequenceEncoder
 from .history import SequentialRecommender
 
-_PASS = 4096              # sequences per encoder call when scoring many candidates
+_PASS_ELEMENTS = 1 << 22  # [sequences x tokens x d] activations per encoder call (16 MB float32)
 
 
 class CrossEncoder(nn.Module):
     """[history; candidate] -> Enc -> <h_candidate, e_candidate> + b_candidate."""
 
-    def __init__(self, cfg: EncoderConfig):
+    def __init__(self, cfg: EncoderConfig, history_attends_candidate: bool = False):
         super().__init__()
         self.enc = SequenceEncoder(cfg)                               # cfg.n_extra = 1: the type
         self.bias = nn.Parameter(torch.zeros(cfg.n_items))            # [N] item bias
+        self.history_attends_candidate = history_attends_candidate
+
+    def _head(self, h: torch.Tensor, e: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+        """Candidate states h [B, C, d], their item vectors e [B, C, d] -> scores [B, C]."""
+        return (h * e).sum(-1) + self.bias[cand]
 
     def forward(self, tokens: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
-        """tokens [B, L] (one history per row), cand [B, C] -> scores [B, C]."""
+        """Naive: one pass per (history, candidate). tokens [B, L], cand [B, C] -> scores [B, C]."""
         B, C = cand.shape
         e = self.enc.item(cand + 1)                                   # [B, C, d]
         x = tokens.repeat_interleave(C, 0)                            # [B*C, L]
         extra = (e + self.enc.extra).reshape(B * C, 1, -1)            # [B*C, 1, d] type + item
-        h = self.enc(x, extra)[:, -1]                                 # [B*C, d]
-        return (h * e.reshape(B * C, -1)).sum(-1).view(B, C) + self.bias[cand]
+        h = self.enc(x, extra, isolate_extra=not self.history_attends_candidate)[:, -1]  # [B*C, d]
+        return self._head(h.view(B, C, -1), e, cand)
+
+    def forward_shared(self, tokens: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+        """M-FALCON: the history encoded once, all C candidates as isolated extra tokens of one
+        pass; equal to ``forward`` (prefix mask). tokens [B, L], cand [B, C] -> scores [B, C]."""
+        return self.score_cached(*self.enc.encode_prefix(tokens), cand)
+
+    def score_cached(self, kv: list, keep: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+        """Scores [B, C] of candidates cand [B, C] against cached history keys/values (``kv``,
+        ``keep`` from ``enc.encode_prefix``)."""
+        if self.history_attends_candidate:
+            raise ValueError("history_attends_candidate=True: the history's states depend on the "
+                             "candidate, so there is no candidate-independent cache to reuse")
+        e = self.enc.item(cand + 1)                                   # [B, C, d]
+        return self._head(self.enc.candidates(kv, keep, e + self.enc.extra), e, cand)
 
 
 @dataclass(eq=False)
@@ -51,14 +75,17 @@ class CrossEncoderRanker(SequentialRecommender):
     popularity^0.75; with ``mine_negatives_from(first_stage)``, ``hard_fraction`` of them from the
     first stage's top-100 for the same history, as re-rankers are trained on first-stage results).
     Its full-catalog ``score`` is exact but costs n_items passes per user; it is meant to re-rank
-    C candidates (``TwoStage``). Early stopping uses a labelled proxy: NDCG@10 of the validation
-    item among it and 99 popularity-sampled negatives (``valid_users`` users).
+    C candidates (``TwoStage``). Early stopping on ``valid_users`` validation users: with a
+    miner, the two-stage NDCG@10 of re-ranking the first stage's top-``top`` unseen items (0 when
+    the validation item is not among them); without one, a labelled proxy, NDCG@10 of the
+    validation item among it and 99 popularity-sampled negatives.
     """
 
     n_negatives: int = 15
     batch_size: int = 32
     valid_users: int = 500
     hard_fraction: float = 0.5
+    history_attends_candidate: bool = False
 
     def mine_negatives_from(self, first_stage, top: int = 100) -> "CrossEncoderRanker":
         """Draw ``hard_fraction`` of the negatives from ``first_stage``'s top-``top`` items for
@@ -68,7 +95,7 @@ class CrossEncoderRanker(SequentialRecommender):
         return self
 
     def build_module(self):
-        module = CrossEncoder(self.encoder_config(n_extra=1))
+        module = CrossEncoder(self.encoder_config(n_extra=1), bool(self.history_attends_candidate))
         return self._initialised(module, module.enc.item, module.bias)
 
     def prepare(self, train):
@@ -102,10 +129,11 @@ class CrossEncoderRanker(SequentialRecommender):
 
     def _score_candidates(self, users, cand):
         tok = torch.as_tensor(self._windows(users, last_window, self.max_len), device=self.device_)
-        if cand.shape[1] > _PASS:                                     # huge C: chunk candidates
-            return torch.cat([torch.cat([self.module_(tok[r:r + 1], c) for c in cand[r:r + 1].split(_PASS, 1)], 1)
+        per_pass = max(1, _PASS_ELEMENTS // ((self.max_len + 1) * self.embedding_size))
+        if cand.shape[1] > per_pass:                                  # huge C: chunk candidates
+            return torch.cat([torch.cat([self.module_(tok[r:r + 1], c) for c in cand[r:r + 1].split(per_pass, 1)], 1)
                               for r in range(len(users))])
-        step = max(1, _PASS // cand.shape[1])                         # ~_PASS sequences per pass
+        step = max(1, per_pass // cand.shape[1])                      # ~per_pass sequences per pass
         return torch.cat([self.module_(tok[lo:lo + step], cand[lo:lo + step])
                           for lo in range(0, len(users), step)])
 
@@ -116,16 +144,24 @@ class CrossEncoderRanker(SequentialRecommender):
             return self._score_candidates(u, cand)
 
     def validation_score(self, valid):
-        """Sampled proxy (early stopping only): NDCG@10 of the valid item among 1 + 99 negatives."""
+        """Early stopping: two-stage NDCG@10 over the miner's top items, else the sampled proxy."""
         rng = np.random.default_rng(self.seed)
         users, pos = valid.user.astype(np.int64), valid.item.astype(np.int64)
         if len(users) > self.valid_users:
             keep = np.sort(rng.choice(len(users), self.valid_users, replace=False))
             users, pos = users[keep], pos[keep]
-        cand = np.concatenate([pos[:, None], self._popular.sample(users, rng, 99)], 1)
+        miner = self.__dict__.get("_miner")
+        if miner is not None:
+            tokens = self._windows(users, last_window, self.max_len)
+            cand = miner.top_items(tokens, exclude=self.seen_[users])[0]           # [n, top]
+        else:
+            cand = np.concatenate([pos[:, None], self._popular.sample(users, rng, 99)], 1)
         s = self.score_candidates(users, cand)
-        rank = (s[:, 1:] > s[:, :1]).sum(1)                           # 0-based rank of the positive
-        return float(np.where(rank < 10, 1 / np.log2(rank + 2), 0.0).mean())
+        hit = cand == pos[:, None]                                    # the validation item's slot
+        s_pos = np.where(hit, s, -np.inf).max(1)                      # [n] (-inf: not a candidate)
+        ahead = (s > s_pos[:, None]) | ((s == s_pos[:, None]) & (cand < pos[:, None]))  # ties.py rule
+        rank = ahead.sum(1)                                           # 0-based rank of the item
+        return float(np.where(hit.any(1) & (rank < 10), 1 / np.log2(rank + 2), 0.0).mean())
 
     def serving_flops(self, n_candidates: int, history: int | None = None) -> dict:
         return cost_model("cross", history or self.max_len, n_candidates, self.embedding_size,

@@ -37,15 +37,27 @@ def next_item_split(data: Interactions, min_events: int = 3, dedupe: bool = True
 
 
 
-def sampled_next_item_split(data: Interactions, users: int | None, seed: int):
-    """``next_item_split``, restricted to a seeded sample of ``users`` test users (all when None):
-    train, valid and test keep only the sampled users' events."""
+SAMPLES = ("test", "all")
+
+
+def sampled_next_item_split(data: Interactions, users: int | None, seed: int, sample: str = "test"):
+    """``next_item_split`` with a seeded sample of ``users`` test users (all when None).
+
+    ``sample="test"`` (default): only the test split is restricted to the sampled users; train and
+    valid keep every user's events, so models learn from all the data and only the evaluation is
+    subsampled. ``sample="all"``: train, valid and test all keep only the sampled users' events (a
+    smaller data set, e.g. for a fast CI run; its models see less data).
+    """
+    if sample not in SAMPLES:
+        raise ValueError(f"sample must be one of {SAMPLES}, got {sample!r}")
     train, valid, test = next_item_split(data)
     if users is not None and users < data.n_users:
         keep = np.zeros(data.n_users, bool)
         has_test = np.flatnonzero(np.bincount(test.user, minlength=data.n_users))
         keep[np.random.default_rng(seed).choice(has_test, size=min(users, len(test)), replace=False)] = True
-        train, valid, test = (x.subset(keep[x.user]) for x in (train, valid, test))
+        if sample == "all":
+            train, valid = (x.subset(keep[x.user]) for x in (train, valid))
+        test = test.subset(keep[test.user])
     return train, valid, test
 
 
@@ -73,7 +85,7 @@ def last_window(items: np.ndarray, start: np.ndarray, t: np.ndarray, length: int
     p = np.arange(length)                                           # [T]
     idx = (t[:, None] - length + p[None, :])                        # [B, T] offset in the history
     ok = idx >= 0
-    return np.where(ok, items[np.where(ok, start[:, None] + idx, 0)] + 1, 0)
+    return np.where(ok, _gatherable(items)[np.where(ok, start[:, None] + idx, 0)] + 1, 0)
 
 
 def segment_windows(items: np.ndarray, start: np.ndarray, t: np.ndarray, segments: int,
@@ -92,7 +104,12 @@ def segment_windows(items: np.ndarray, start: np.ndarray, t: np.ndarray, segment
     off = p - (seg_len - n_in[:, :, None])                          # [B, S, l] offset in chunk
     ok = (off >= 0) & (j[:, :, None] >= 0)
     idx = start[:, None, None] + j[:, :, None] * seg_len + off
-    return np.where(ok, items[np.where(ok, idx, 0)] + 1, 0)
+    return np.where(ok, _gatherable(items)[np.where(ok, idx, 0)] + 1, 0)
+
+
+def _gatherable(items: np.ndarray) -> np.ndarray:
+    """``items``, or one dummy entry when empty (every index is then masked out anyway)."""
+    return items if len(items) else np.zeros(1, np.int64)
 
 
 def window_histories(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ from ...data.interactions import Interactions
 from ..torch_base import TorchRecommender, minibatches
 from .data import flat_histories
 from .encoder import EncoderConfig
+from .schedule import SCHEDULES, attach_schedule
 
 ITEM_INITS = (None, "text")
 
@@ -56,6 +57,8 @@ class SequentialRecommender(TorchRecommender):
     samples_per_user: int = 8
     batch_size: int = 128
     item_init: str | None = None
+    lr_schedule: str = "constant"          # or "cosine": warm-up then cosine decay (schedule.py)
+    warmup: float = 0.05                   # fraction of all steps warming up (cosine)
 
     def _check_config(self):
         super()._check_config()
@@ -64,6 +67,10 @@ class SequentialRecommender(TorchRecommender):
             raise ValueError(f"samples_per_user must be >= 1, got {self.samples_per_user!r}")
         if self.item_init not in ITEM_INITS:
             raise ValueError(f"item_init must be one of {ITEM_INITS}, got {self.item_init!r}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ValueError(f"warmup must be a fraction in [0, 1), got {self.warmup!r}")
 
     def encoder_config(self, n_extra: int = 0, n_items: int | None = None) -> EncoderConfig:
         """The ``EncoderConfig`` of this model's encoder (``n_items``: default the fitted catalog)."""
@@ -178,8 +185,10 @@ class SequentialRecommender(TorchRecommender):
     # ---- training -------------------------------------------------------------------------
     def configure_optimizer(self, module):
         """AdamW (Loshchilov & Hutter 2019) with decoupled weight decay ``reg`` on the weight
-        matrices only (``decay_groups``)."""
-        return torch.optim.AdamW(decay_groups(module, self.reg), lr=self.learning_rate)
+        matrices only (``decay_groups``), under ``lr_schedule`` over ``epochs`` epochs."""
+        opt = torch.optim.AdamW(decay_groups(module, self.reg), lr=self.learning_rate)
+        per_epoch = -(-len(self.examples(np.random.default_rng(0))[0]) // self.batch_size)
+        return attach_schedule(opt, self.lr_schedule, max(1, per_epoch * self.epochs), self.warmup)
 
     def examples(self, rng: np.random.Generator):
         """One epoch of (start, t, target) arrays: ``samples_per_user`` cut points per user."""

@@ -15,7 +15,8 @@ negative j per position drawn uniformly from the other items, or ``loss="ce"``: 
 cross-entropy over the whole catalog (RecBole's default). ``reg`` is AdamW weight decay on the
 weight matrices and embeddings (not biases or LayerNorm gains). An epoch trains the window ending
 at each user's last training item, plus ``samples_per_user - 1`` windows ending at random
-earlier cut points.
+earlier cut points (``windows="last"``), or windows at a stride of L/2 that train every target
+of every history once (``windows="cover"``).
 
 Scoring encodes the user's current history (training events plus ``update``/``extend``) on every
 call: no cached user state, so a new click is reflected at once, and the measured latency is
@@ -38,6 +39,7 @@ from .encoder import Block, EncoderConfig, init_weights
 from .history import SequentialRecommender
 
 LOSSES = ("bce", "ce")
+WINDOWS = ("last", "cover")
 
 
 def causal_mask(tokens: torch.Tensor) -> torch.Tensor:
@@ -108,11 +110,14 @@ class SASRec(SequentialRecommender, WindowScorer, EmbeddingModel):
     loss: str = "bce"
     samples_per_user: int = 1
     batch_size: int = 128
+    windows: str = "last"
 
     def _check_config(self):
         super()._check_config()
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.windows not in WINDOWS:
+            raise ValueError(f"windows must be one of {WINDOWS}, got {self.windows!r}")
 
     def build_module(self):
         module = SASRecNet(self.encoder_config())
@@ -120,19 +125,35 @@ class SASRec(SequentialRecommender, WindowScorer, EmbeddingModel):
 
     # ---- training -------------------------------------------------------------------------
     def examples(self, rng):
-        """(start, t, target) per epoch: windows of the first t items (target = item t - 1, the
-        last one), t = every user's full history, then ``samples_per_user - 1`` random cuts."""
+        """(start, t, n_loss) per epoch: windows of the first t items (inputs h[t-L-1:t-1],
+        targets h[t-L:t]) with the loss on their last n_loss targets.
+
+        ``windows="last"``: t = every user's full history, then ``samples_per_user - 1`` random
+        cuts, the loss on every target of the window. ``windows="cover"``: t = n, n - L,
+        n - 3L/2, ... (stride L/2), the loss on the targets no earlier window trained, so every
+        target of the history is trained exactly once per epoch with at least L/2 items of
+        context (except the first L)."""
         start, n = self.seq_ptr_[:-1], np.diff(self.seq_ptr_)
         users = np.flatnonzero(n >= 2)
+        L = self.max_len
+        if self.windows == "cover":
+            stride = max(1, L // 2)
+            extra = np.maximum(0, -(-(n[users] - L - 1) // stride))        # windows before the last
+            u = np.repeat(users, 1 + extra)
+            k = np.arange(len(u)) - np.repeat(np.cumsum(1 + extra) - (1 + extra), 1 + extra)  # 0, 1, ..
+            t = np.where(k == 0, n[u], n[u] - L - (k - 1) * stride)
+            n_loss = np.where(k == 0, np.minimum(n[u] - 1, L), np.minimum(stride, t - 1))
+            return start[u], t, n_loss
         end = [n[users]]
         for _ in range(int(self.samples_per_user) - 1):
             end.append(2 + (rng.random(len(users)) * (n[users] - 1)).astype(np.int64))  # 2..n
         start, t = np.tile(start[users], len(end)), np.concatenate(end)
-        return start, t, self.seq_items_[start + t - 1]
+        return start, t, np.full(len(t), L)
 
-    def make_batch(self, start, t, target, rng):
+    def make_batch(self, start, t, n_loss, rng):
         seq = last_window(self.seq_items_, start, t, self.max_len + 1)   # [B, L + 1] tokens
         inp, pos = seq[:, :-1], seq[:, 1:]                               # predict the next token
+        pos = np.where(np.arange(self.max_len)[None, :] >= self.max_len - n_loss[:, None], pos, 0)
         neg = rng.integers(1, self.n_items_, size=pos.shape)            # 1..N-1, skip the target:
         neg = neg + (neg >= pos)                                         # uniform over items != pos
         return self.to_tensors(inp, pos, neg)
