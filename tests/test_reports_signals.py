@@ -42,9 +42,19 @@ def project(tmp_path, make_notebook):
     return nbs, out, markers
 
 
-def start_runner(nbs, out, markers, *extra):
+# runs its arguments as a child under PR_SET_CHILD_SUBREAPER, as CI sandboxes and container inits
+# do: orphans reparent to it, not to pid 1 (so a kernel's own ppid == 1 check never fires)
+SUBREAPER = ("import ctypes, os, subprocess, sys\n"
+             "ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)\n"
+             "rc = subprocess.call(sys.argv[1:])\n"
+             "while True:\n"
+             "    try:\n        os.wait()\n"
+             "    except ChildProcessError:\n        sys.exit(rc)\n")
+
+
+def start_runner(nbs, out, markers, *extra, wrapper=()):
     env = {**os.environ, "MARKERS": str(markers), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "recsys_lab", "reports", "--notebooks", str(nbs),
+    return subprocess.Popen([*wrapper, sys.executable, "-m", "recsys_lab", "reports", "--notebooks", str(nbs),
                              "--output", str(out), "-j", "2", *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -100,10 +110,10 @@ def assert_index_matches_pages(out):
     return manifest
 
 
-def run_until_sleeping(project):
+def run_until_sleeping(project, wrapper=()):
     """Start the runner; return it once 00_quick is committed and 01/02 sleep in their kernels."""
     nbs, out, markers = project
-    runner = start_runner(nbs, out, markers)
+    runner = start_runner(nbs, out, markers, wrapper=wrapper)
     wait_for(lambda: (out / "00_quick.html").exists() and (out / "manifest.json").exists()
              and kernel_pids(markers, "01_sleepy") and kernel_pids(markers, "02_sleepy"),
              SETUP_TIMEOUT_S, "00_quick committed and two sleeping kernels", runner)
@@ -143,14 +153,21 @@ def test_signal_stops_run_and_keeps_index_true(project, signum):
 
 
 @pytest.mark.slow
-def test_sigkill_of_runner_takes_workers_and_kernels_down(project):
+@pytest.mark.parametrize("reaper", ["init", "subreaper"])
+def test_sigkill_of_runner_takes_workers_and_kernels_down(project, reaper):
     nbs, out, markers = project
-    runner, tree = run_until_sleeping(project)
+    wrapper = (sys.executable, "-c", SUBREAPER) if reaper == "subreaper" else ()
+    launched, tree = run_until_sleeping(project, wrapper)
+    runner = psutil.Process(launched.pid).children()[0] if wrapper else launched
+    tree = [p for p in tree if p.pid != launched.pid or not wrapper]  # the subreaper lives on
     before = snapshot(out)
     runner.kill()
     runner.wait(timeout=10)
     psutil.wait_procs(living(tree), timeout=5)
-    assert living(tree) == [], "workers or kernels survived their runner by more than 5 s"
+    survivors = [(p.pid, " ".join(p.cmdline()[1:3])) for p in living(tree)]
+    assert survivors == [], "workers or kernels survived their runner by more than 5 s"
+    if wrapper:
+        launched.wait(timeout=10)  # its orphans are gone: it exits
     time.sleep(2)
     assert snapshot(out) == before
     assert_index_matches_pages(out)
@@ -162,3 +179,36 @@ def test_sigkill_of_runner_takes_workers_and_kernels_down(project):
     assert again.returncode == 0, err
     assert not list(out.glob(".recsys-lab-staging-*"))
     assert set(assert_index_matches_pages(out)) == {"00_quick"}
+
+
+NESTED_SIGTERM = """
+import os, signal, subprocess, sys, time
+from recsys_lab.reports import worker
+kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+print(kernel.pid, flush=True)
+real, sent = worker.kill_tree, []
+def kill_tree_hit_again(procs, grace=2.0):  # a second SIGTERM lands while the first is handled
+    if not sent:
+        sent.append(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+    real(procs, grace)
+worker.kill_tree = kill_tree_hit_again
+signal.signal(signal.SIGTERM, lambda signum, frame: worker._die(128 + signum))
+os.kill(os.getpid(), signal.SIGTERM)
+time.sleep(60)
+"""
+
+
+def test_a_second_sigterm_during_the_exit_does_not_hang_the_worker():
+    """Linux repeats the parent-death signal as each thread of a dying runner exits: the
+    handler interrupted inside its own exit must still take the kernel down and exit."""
+    proc = subprocess.Popen([sys.executable, "-c", NESTED_SIGTERM], stdout=subprocess.PIPE,
+                            text=True)
+    kernel = psutil.Process(int(proc.stdout.readline()))
+    try:
+        assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+        kernel.wait(timeout=5)
+    finally:
+        for p in (proc, kernel):
+            with __import__("contextlib").suppress(Exception):
+                p.kill()

@@ -12,6 +12,10 @@ Which keys are checked follows from their names: accuracy figures (NDCG, recall,
 kept fractions, overlaps, RMSE, similarities) within an absolute tolerance ``tol`` stored beside
 each value; counts (users, items, events, ...) exactly; timings, latencies and labels not at all.
 A ``tol`` edited by hand survives a refresh.
+
+A notebook whose data depends on what the machine holds (MovieLens is read from a local copy and
+falls back to a synthetic set) records a label ending in ``_data``; each label value keeps its own
+entry, ``NAME [key=value]``, so a clone with and one without the copy are both checked.
 """
 from __future__ import annotations
 
@@ -33,7 +37,15 @@ COUNTS = re.compile(r"^(users|items|events|k|neighbours|configurations|datasets|
 TRAINED = re.compile(r"bpr|pointwise|neumf|gmf|mlp|sasrec|lightgcn|ngcf")
 TOL_FIXED = (0.0005, 0.01)  # (absolute floor, relative): closed-form and counting models
 TOL_TRAINED = (0.003, 0.05)  # bit-identical at 1 and 2 threads here; other CPUs: see the docs
+VARIANT = re.compile(r"_data$")  # string records naming data the machine may or may not hold
 REFRESH_HINT = ".venv/bin/python -m pytest notebooks/{name}.ipynb --refresh-recorded"
+
+
+def entry_name(name: str, records: dict) -> str:
+    """The expected entry of ``records``: ``name``, plus the data labels it was recorded on."""
+    labels = [f"{k}={v}" for k, v in sorted(records.items())
+              if VARIANT.search(k) and isinstance(v, str)]
+    return f"{name} [{', '.join(labels)}]" if labels else name
 
 
 def checked_kind(key: str, value) -> str | None:
@@ -63,6 +75,7 @@ def load(path) -> dict:
 def compare(name: str, records: dict, expected: dict, path="tests/expected_records.json") -> list[str]:
     """Every way ``records`` of notebook ``name`` departs from ``expected`` (one line each)."""
     hint = f"refresh after an intended change: {REFRESH_HINT.format(name=name)}"
+    name = entry_name(name, records)
     if name not in expected:
         return [f"{name}: no expected values in {path}; {hint}"]
     problems = []
@@ -104,7 +117,7 @@ def expected_entry(records: dict, previous: dict | None = None) -> dict:
 
 def refresh(path, name: str, records: dict) -> dict:
     """Write ``records`` of ``name`` into the committed file (other notebooks untouched)."""
-    path = Path(path)
+    path, name = Path(path), entry_name(name, records)
     doc = json.loads(path.read_text()) if path.exists() else {}
     notebooks = doc.get("notebooks", {})
     notebooks[name] = expected_entry(records, notebooks.get(name))

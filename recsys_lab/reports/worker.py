@@ -58,7 +58,10 @@ def kill_tree(procs: list, grace: float = 2.0) -> None:
     psutil.wait_procs(alive, timeout=grace)
 
 
-_dying = threading.Lock()
+# re-entrant: a second SIGTERM can land in the handler's own thread while it waits on the kernel
+# (Linux sends the parent-death signal again as each thread of a dying runner exits); the nested
+# call then finishes the exit itself instead of waiting on the call it interrupted
+_dying = threading.RLock()
 
 
 def _die(code: int) -> None:
