@@ -184,9 +184,9 @@ def main(argv=None):
         frame = pd.DataFrame(kept + fresh)
         result = {"benchmark": "scale", "config": config_dict(cfg), "environment": environment(),
                   "runs": old["runs"] + [{**run, **(final or {})}],
-                  "rows": json.loads(frame.to_json(orient="records")) if len(frame) else []}
+                  "rows": json.loads(frame.to_json(orient="records", double_precision=15)) if len(frame) else []}
         if final is not None and len(frame):
-            result["exponents"] = json.loads(exponents(frame, PAIRS).to_json(orient="records"))
+            result["exponents"] = json.loads(exponents(frame, PAIRS).to_json(orient="records", double_precision=15))
             result["acceptance"] = _summary(frame, cfg)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(out_path, json.dumps(result, indent=1))

@@ -128,6 +128,9 @@ class MemoScores(Recommender):
     def name(self) -> str:
         return self.model.name
 
+    def _fit(self, train):
+        raise TypeError("MemoScores serves a fitted model: fit the model itself, then wrap it")
+
     def _score(self, users):
         key = np.asarray(users, dtype=np.int64).tobytes()
         if key not in self._memo:

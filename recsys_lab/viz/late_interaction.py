@@ -87,8 +87,10 @@ def accuracy_by_segments(table: pd.DataFrame, y: str, refs: dict | None = None,
     for (m, kind), g in late.groupby(["m", "interaction"]):
         g = g.sort_values("S")
         fig.add_trace(go.Scatter(x=g["S"], y=g[y], mode="lines+markers", name=f"m={int(m)} {kind}"))
-    for name, value in (refs or {}).items():
-        fig.add_hline(y=float(value), line_dash="dot", annotation_text=name)
+    span = [late["S"].min(), late["S"].max()]
+    for name, value in (refs or {}).items():  # traces, not shapes: the references are data too
+        fig.add_trace(go.Scatter(x=span, y=[float(value)] * 2, mode="lines+text", name=name,
+                                 line={"dash": "dot"}, text=["", name], textposition="top left"))
     fig.update_layout(template=TEMPLATE, title=title, xaxis_title="segments S", yaxis_title=y, height=420)
     fig.update_xaxes(type="log")
     return fig
