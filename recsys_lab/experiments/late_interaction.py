@@ -59,6 +59,9 @@ class Profile:
     samples_per_user: int = 1
     learning_rate: float = 5e-3
     finetune_lr: float = 1e-3            # cross-encoders and late models, warm-started
+    lr_schedule: str = "constant"        # or "cosine" (warm-up, then cosine decay over the epochs)
+    sasrec_lr: float | None = None       # SASRec's own rate (None: learning_rate)
+    sasrec_windows: str = "last"         # "cover": every target of a history once per epoch
     n_negatives: int = 3                 # naive cross-encoder: one pass per candidate
     cached_negatives: int = 15           # cached cross-encoder: all in one pass
     segments: tuple = (1, 2, 4)
@@ -89,12 +92,15 @@ class Profile:
         if name == "quick":
             return cls()
         if name in ("bench", "full"):
+            # epochs are caps sized for 2 CPU cores (about an hour in all); the cosine schedule
+            # runs over them and early stopping on validation may end a model sooner
             bench = cls(users=None, embedding_size=64, n_layers=2, n_heads=2, max_len=50, dropout=0.2,
-                        epochs=30, segments=(1, 2, 4, 8), update_lengths=(50, 200, 1000),
-                        sasrec_epochs=40, cross_epochs=15, late_epochs=10, samples_per_user=4,
+                        epochs=12, segments=(1, 2, 4, 8), update_lengths=(50, 200, 1000),
+                        sasrec_epochs=12, cross_epochs=3, late_epochs=3, samples_per_user=2,
                         learning_rate=1e-3, finetune_lr=5e-4, n_negatives=15, cached_negatives=127,
-                        late_models=((1, "maxsim"), (2, "maxsim"), (4, "maxsim"), (2, "attention")),
-                        valid_users=1000, cross_valid_users=500, patience=2, n_requests=200,
+                        lr_schedule="cosine", sasrec_lr=3e-3, sasrec_windows="cover",
+                        late_models=((1, "maxsim"), (2, "maxsim"), (2, "attention")),
+                        valid_users=1000, cross_valid_users=300, patience=2, n_requests=200,
                         n_full_catalog_requests=3, update_repeats=40, floor_repeats=300, compile=True)
             return bench if name == "bench" else cls(**{**asdict(bench), "n_requests": 100})
         raise ValueError(f"profile must be 'quick', 'full' or 'bench', got {name!r}")

@@ -49,7 +49,7 @@ def common_config(p, seed: int) -> dict:
     """Hyper-parameters shared by every transformer of the study."""
     return dict(embedding_size=p.embedding_size, n_layers=p.n_layers, n_heads=p.n_heads,
                 max_len=p.max_len, dropout=p.dropout, samples_per_user=p.samples_per_user,
-                learning_rate=p.learning_rate, seed=seed, patience=p.patience,
+                learning_rate=p.learning_rate, lr_schedule=p.lr_schedule, seed=seed, patience=p.patience,
                 valid_users=p.valid_users, progress=p.progress)
 
 
@@ -69,8 +69,9 @@ def train_models(train: Interactions, valid: Interactions, p, seed: int, C: int 
     cross-encoder's negatives come from the ``p.retriever`` first stage's top-C."""
     common = common_config(p, seed)
     finetune = {**common, "learning_rate": p.finetune_lr}
-    models = {"SASRec": SASRec(loss="ce", epochs=p.sasrec_epochs,
-                               **{**common, "samples_per_user": 1}).fit(train, valid=valid)}
+    models = {"SASRec": SASRec(loss="ce", epochs=p.sasrec_epochs, windows=p.sasrec_windows,
+                               **{**common, "samples_per_user": 1,
+                                  "learning_rate": p.sasrec_lr or p.learning_rate}).fit(train, valid=valid)}
     say(f"SASRec {models['SASRec'].fit_seconds_:.0f} s")
     tt = TwoTower(epochs=p.epochs, item_init=p.item_init, **common).fit(train, valid=valid)
     models["two-tower"] = tt
