@@ -62,6 +62,8 @@ class Profile:
     lr_schedule: str = "constant"        # or "cosine" (warm-up, then cosine decay over the epochs)
     sasrec_lr: float | None = None       # SASRec's own rate (None: learning_rate)
     sasrec_windows: str = "last"         # "cover": every target of a history once per epoch
+    two_tower_init: str = "scratch"      # or "sasrec": the two-tower starts from SASRec's weights
+    cross_samples_per_user: int | None = None  # the cross-encoders' (None: samples_per_user)
     n_negatives: int = 3                 # naive cross-encoder: one pass per candidate
     cached_negatives: int = 15           # cached cross-encoder: all in one pass
     segments: tuple = (1, 2, 4)
@@ -84,6 +86,8 @@ class Profile:
     progress: bool = False
 
     def __post_init__(self):
+        if self.two_tower_init not in ("scratch", "sasrec"):
+            raise ValueError(f"two_tower_init must be 'scratch' or 'sasrec', got {self.two_tower_init!r}")
         if self.retriever not in RETRIEVERS:
             raise ValueError(f"retriever must be one of {RETRIEVERS}, got {self.retriever!r}")
 
@@ -96,7 +100,8 @@ class Profile:
             # runs over them and early stopping on validation may end a model sooner
             bench = cls(users=None, embedding_size=64, n_layers=2, n_heads=2, max_len=50, dropout=0.2,
                         epochs=12, segments=(1, 2, 4, 8), update_lengths=(50, 200, 1000),
-                        sasrec_epochs=12, cross_epochs=3, late_epochs=3, samples_per_user=2,
+                        sasrec_epochs=12, cross_epochs=3, late_epochs=3, samples_per_user=8,
+                        cross_samples_per_user=2, two_tower_init="sasrec",
                         learning_rate=1e-3, finetune_lr=5e-4, n_negatives=15, cached_negatives=127,
                         lr_schedule="cosine", sasrec_lr=3e-3, sasrec_windows="cover",
                         late_models=((1, "maxsim"), (2, "maxsim"), (2, "attention")),

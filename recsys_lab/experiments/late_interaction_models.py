@@ -62,7 +62,8 @@ def miner_model(name: str, models: dict, train: Interactions, p):
 
 
 def train_models(train: Interactions, valid: Interactions, p, seed: int, C: int = 100, say=print) -> dict:
-    """SASRec and the two-tower first; then, warm-started from the two-tower (same block design),
+    """SASRec and the two-tower first (``p.two_tower_init="sasrec"``: the two-tower starts from
+    SASRec's item, position and block weights); then, warm-started from the two-tower (same block design),
     the naive cross-encoder (``p.n_negatives`` negatives, one pass per candidate), the cached
     cross-encoder (``p.cached_negatives`` in one pass) and one late-interaction model per
     (m, interaction), trained with S drawn from ``p.segments`` per batch. Half of every
@@ -73,15 +74,19 @@ def train_models(train: Interactions, valid: Interactions, p, seed: int, C: int 
                                **{**common, "samples_per_user": 1,
                                   "learning_rate": p.sasrec_lr or p.learning_rate}).fit(train, valid=valid)}
     say(f"SASRec {models['SASRec'].fit_seconds_:.0f} s")
-    tt = TwoTower(epochs=p.epochs, item_init=p.item_init, **common).fit(train, valid=valid)
+    tt = TwoTower(epochs=p.epochs, item_init=p.item_init, **common)
+    if p.two_tower_init == "sasrec":  # same block design: items, positions and blocks copied
+        tt.warm_start(models["SASRec"])
+    tt = tt.fit(train, valid=valid)
     models["two-tower"] = tt
     say(f"two-tower {tt.fit_seconds_:.0f} s")
     miner = miner_model(p.retriever, models, train, p)
+    cross_cfg = {**finetune, "valid_users": p.cross_valid_users,
+                 "samples_per_user": p.cross_samples_per_user or p.samples_per_user}
     crosses = {"cross-encoder": CrossEncoderRanker(n_negatives=p.n_negatives, epochs=p.cross_epochs,
-                                                   **{**finetune, "valid_users": p.cross_valid_users}),
+                                                   **cross_cfg),
                "cached cross-encoder": CachedCrossEncoder(n_negatives=p.cached_negatives,
-                                                          epochs=p.cross_epochs,
-                                                          **{**finetune, "valid_users": p.cross_valid_users})}
+                                                          epochs=p.cross_epochs, **cross_cfg)}
     for name, model in crosses.items():
         models[name] = model.warm_start(tt).mine_negatives_from(miner, C).fit(train, valid=valid)
         say(f"{name} {models[name].fit_seconds_:.0f} s")
