@@ -101,3 +101,16 @@ def load(registry: dict, path, base: type):
         raise ValueError(f"{path}: {e}") from None
     model.load_state_dict(state)
     return model
+
+
+def checkpoint_class_config(path, class_name, config_json: str, registry: dict, base: type,
+                            device: str | None = None) -> tuple[type, dict]:
+    """The registered class (a subclass of ``base``) and the config a checkpoint names, with the
+    ``device`` override; ValueError naming the file for an unknown or unsuitable class."""
+    klass = registry.get(class_name)
+    if klass is None or not issubclass(klass, base):
+        raise ValueError(f"{path}: unknown model class or not a {base.__name__}: {class_name!r}")
+    config = json.loads(config_json)
+    if device is not None:
+        config["device"] = device
+    return klass, config

@@ -57,6 +57,7 @@ from ..data.interactions import Interactions
 from ..metrics import validation_ndcg
 from .base import Recommender, check_fit_data
 from .capabilities import EmbeddingModel, TorchModel
+from .persistence import checkpoint_class_config
 
 _MODULE_PREFIX = "module__"
 
@@ -283,12 +284,8 @@ class TorchRecommender(Recommender, TorchModel):
     def load_checkpoint(cls, path, device: str | None = None) -> "TorchRecommender":
         """Load a ``save_checkpoint`` file with ``torch.load(weights_only=True)`` (no code runs)."""
         ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-        klass = Recommender.registry.get(ckpt.get("class"))
-        if klass is None or not issubclass(klass, TorchRecommender):
-            raise ValueError(f"{path}: unknown or non-torch model class {ckpt.get('class')!r}")
-        config = json.loads(ckpt["config"])
-        if device is not None:
-            config["device"] = device
+        klass, config = checkpoint_class_config(path, ckpt.get("class"), ckpt["config"],
+                                                Recommender.registry, TorchRecommender, device)
         model = klass.from_config(config)
         model.load_state_dict({k: v.numpy() for k, v in ckpt["state"].items()})
         return model

@@ -23,6 +23,7 @@ from ...data.files import sha256sum as file_sha256          # hex sha256 of a fi
 from ...data.interactions import Interactions
 from ...fileio import atomic_path
 from ..base import Recommender
+from ..persistence import checkpoint_class_config
 from .history import SequentialRecommender
 
 
@@ -77,12 +78,8 @@ def load_weights(path: str | os.PathLike, train: Interactions, sha256: str | Non
         raise ValueError(f"{path}: sha256 {got} does not match the expected {sha256}")
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
-    klass = Recommender.registry.get(meta.get("class"))
-    if klass is None or not issubclass(klass, SequentialRecommender):
-        raise ValueError(f"{path}: unknown or non-sequential model class {meta.get('class')!r}")
-    config = json.loads(meta["config"])
-    if device is not None:
-        config["device"] = device
+    klass, config = checkpoint_class_config(path, meta.get("class"), meta["config"],
+                                            Recommender.registry, SequentialRecommender, device)
     model = untrained(klass(**config), train)
     model.module_.load_state_dict(load_file(str(path), device=str(model.device_)))
     model.module_.eval()
