@@ -229,3 +229,34 @@ class TestANNLateInteraction(RecommenderContract):
         return ANNIndex(MultiSegmentLateInteraction(segments=2, vectors_per_segment=2, epochs=8,
                                                     **{**TINY, "samples_per_user": 6}),
                         backend="hnsw", M=8, ef_search=16)
+
+
+
+def _count_exact_calls(ann, monkeypatch):
+    calls = []
+    score = type(ann)._score
+    monkeypatch.setattr(type(ann), "_score", lambda self, users: calls.append(len(users)) or score(self, users))
+    return calls
+
+
+def test_single_user_requests_are_served_by_the_index_not_by_an_exact_finish(train, monkeypatch):
+    # the index is asked for 2k + (masked) items, so the k-th kept item seldom ends the searched list;
+    # with k + (masked) it ended it on every request whose masked items were all found (PureSVD's
+    # seen items score high): each request then fell back to scoring the whole catalog
+    from recsys_lab.models.svd import PureSVD
+    ann = ANNIndex(PureSVD(embedding_size=64).fit(train), backend="hnsw", ef_search=64)
+    calls = _count_exact_calls(ann, monkeypatch)
+    for u in range(train.n_users):
+        ann.recommend([u], k=10)
+    assert len(calls) <= train.n_users // 10
+
+
+def test_rows_finished_exactly_are_scored_in_bounded_chunks(vectors, train, monkeypatch):
+    import recsys_lab.models.base as base
+    monkeypatch.setattr(base, "_CHUNK_CELLS", 3 * train.n_items)    # 3 users per exact chunk
+    ann = ANNIndex(vectors, backend="ivf", nlist=8, nprobe=1)       # one cell: rows left short
+    calls = _count_exact_calls(ann, monkeypatch)
+    users = np.arange(train.n_users)
+    items, _ = ann.recommend(users, k=train.n_items // 2)
+    assert calls and max(calls) <= 3                                 # never users x items at once
+    np.testing.assert_array_equal(items, ANNIndex(vectors, backend="flat").recommend(users, k=train.n_items // 2)[0])

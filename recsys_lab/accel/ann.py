@@ -13,8 +13,10 @@ least k unmasked items scoring above it (ties at the boundary are finished exact
     ivf    inverted file: k-means into ``nlist`` cells, scan the ``nprobe`` nearest cells
     ivfpq  IVF with product-quantised residuals (Jegou et al., TPAMI 2011): ``pq_m`` sub-vectors,
            ``pq_bits`` bits each (approximate scores as well as approximate neighbours)
-Seen items are removed after the search, so the index is asked for k + (largest seen count in the
-batch) candidates; rows it cannot fill (an IVF probe with few items) are completed exactly.
+Seen items are removed after the search, so the index is asked for 2k + (largest seen count in
+the batch) candidates; rows it cannot fill (an IVF probe with few items), or whose k-th kept item
+is the last one searched (a tied group may continue past it), are completed exactly, in bounded
+chunks of users.
 Quality is ``overlap_at_k``: the fraction of the exact top-k that the index returns.
 """
 from __future__ import annotations
@@ -25,7 +27,6 @@ import numpy as np
 
 from ..models.arguments import check_params
 from ..models.capabilities import EmbeddingModel, MultiVectorModel
-from ..models.ranking import mask_rows, topk
 from ..ties import best_first
 from .base import Wrapper
 
@@ -159,13 +160,16 @@ class ANNIndex(Wrapper):
             return super()._recommend(users, k, filter_seen, exclude, items)
         masks = [m for m in (self.seen_ if filter_seen else None, exclude) if m is not None]
         extra = sum(int(np.diff(m[users].indptr).max(initial=0)) for m in masks)
-        depth = min(self.n_items_, k + extra)              # k unmasked items survive in every list
+        # k unmasked items survive in every list; k more, so that the k-th kept item seldom ends
+        # the searched list (where an exact finish would be needed)
+        depth = min(self.n_items_, 2 * k + extra)
         multi = self._multi()
         if multi:
             cand, cscore, reach = self._multi_candidates(users, depth)
         else:
             cand, cscore = self.search(self.model.user_vectors(users), depth)
         drop = cand < 0
+        low = np.where(drop, np.inf, cscore).min(1)          # lowest score the search returned
         rows = np.arange(len(users), dtype=np.int64)[:, None]
         for m in masks:                                    # candidate stored in the user's mask row?
             sub = m[users]
@@ -180,14 +184,11 @@ class ANNIndex(Wrapper):
         if multi:
             boundary = reach >= scores[:, -1] - 1e-4 * np.maximum(1.0, np.abs(scores[:, -1]))
         else:
-            boundary = scores[:, -1] == np.where(np.isfinite(cscore), cscore, np.inf).min(1)   # lowest kept
+            boundary = scores[:, -1] <= low                # the k-th kept item ends the searched list
         boundary &= depth < self.n_items_
         short = np.flatnonzero(~np.isfinite(scores).all(1) | boundary)
-        if len(short):
-            s = self._score(users[short])
-            for m in masks:
-                mask_rows(s, m, users[short])
-            top[short], scores[short] = topk(s, k)
+        if len(short):                                     # exact, in the base's bounded chunks
+            top[short], scores[short] = super()._recommend(users[short], k, filter_seen, exclude, None)
         return top, scores
 
     def _multi_candidates(self, users, depth):
