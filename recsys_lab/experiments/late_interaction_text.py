@@ -53,3 +53,56 @@ def checkpoint_table(manifest: dict | None, verified: list[dict] | None) -> pd.D
     if not manifest or not verified:
         return pd.DataFrame(columns=["model", "file", "sha256", "matches_manifest"])
     return pd.DataFrame(verified)
+
+
+def _last_gain(model) -> tuple[float, float]:
+    """The validation NDCG@10 of a model's last two validated epochs (NaN where fewer)."""
+    v = model.history_.get("valid_ndcg@10", pd.Series(dtype=float)).dropna().to_numpy()
+    return (float(v[-2]) if len(v) > 1 else float("nan")), (float(v[-1]) if len(v) else float("nan"))
+
+
+def shortfall_text(h: dict, first_stages: pd.DataFrame, models: dict, C: int = 100) -> str:
+    """Where the cross-encoder stays below SASRec, the evidence of why, from this run: is the
+    gap in the candidates (the first stage's Recall@C caps any re-ranker) or in the scoring
+    (re-ranking SASRec's own top-C against SASRec's own order), and did the epoch cap or early
+    stopping end each transformer's training (best epoch = last epoch = cap: still improving)?"""
+    if h["cross_beats_sasrec"]:
+        return (f"The cross-encoder reaches SASRec on this split ({h['cross_ndcg']:.4f} and cached "
+                f"{h['cached_cross_ndcg']:.4f} against {h['sasrec_ndcg']:.4f}).")
+    nd, ceiling = f"ndcg@10 C={C}", f"first_stage_recall@{C}"
+    fs = first_stages.set_index(["first_stage", "ranker"])
+    lines = [f"**The cross-encoder stays below SASRec here** (best {max(h['cross_ndcg'], h['cached_cross_ndcg']):.4f} "
+             f"against {h['sasrec_ndcg']:.4f}). What this run shows about why:", ""]
+    if ceiling in first_stages:
+        caps = first_stages.groupby("first_stage", sort=False)[ceiling].first()
+        lines.append("* **Candidates.** Share of test targets among each first stage's top "
+                     f"{C} (no re-ranker's Recall@10 can pass it): "
+                     + ", ".join(f"{k} {v:.3f}" for k, v in caps.items()) + ".")
+    own = [(r, fs.loc[("SASRec", r), nd]) for r in ("cross-encoder", "cached cross-encoder")
+           if ("SASRec", r) in fs.index]
+    if own:
+        worse = all(v < h["sasrec_ndcg"] for _, v in own)
+        lines.append(f"* **Scoring.** Re-ranking SASRec's own top {C}, the cross-encoders reach "
+                     + " and ".join(f"{v:.4f} ({r})" for r, v in own)
+                     + f" against SASRec's own order of the same candidates, {h['sasrec_ndcg']:.4f}: "
+                     + ("the candidates are not what holds them back, their scores are."
+                        if worse else "within SASRec's candidates they match or pass it."))
+    rows = []
+    for name, m in models.items():
+        n, best, cap = len(m.history_), int(m.best_epoch_), int(getattr(m, "epochs", len(m.history_)))
+        before, last = _last_gain(m)
+        why = ("epoch cap, still improving" if best == n == cap
+               else "epoch cap" if n == cap else "early stopping")
+        rows.append(f"{name}: {n} of {cap} epochs, best {best}, last validation change "
+                    f"{last - before:+.4f} ({why})")
+    lines.append("* **Training.** What ended each model's training: " + "; ".join(rows) + ".")
+    still = [name for name, m in models.items() if "cross" in name and int(m.best_epoch_) == len(m.history_)
+             == int(getattr(m, "epochs", -1))]
+    lines.append("")
+    lines.append(("So the cross-encoders were still improving when the profile's epoch cap stopped "
+                  f"them ({', '.join(still)}): on this machine's budget they are under-trained, and "
+                  "SASRec, trained to early stopping, is the stronger ranker of this run.")
+                 if still else
+                 "The cross-encoders stopped by early stopping, not by the epoch cap: on this data "
+                 "they do not learn a better ranking than SASRec's within this architecture.")
+    return "\n".join(lines)
