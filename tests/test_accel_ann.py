@@ -260,3 +260,53 @@ def test_rows_finished_exactly_are_scored_in_bounded_chunks(vectors, train, monk
     items, _ = ann.recommend(users, k=train.n_items // 2)
     assert calls and max(calls) <= 3                                 # never users x items at once
     np.testing.assert_array_equal(items, ANNIndex(vectors, backend="flat").recommend(users, k=train.n_items // 2)[0])
+
+
+@dataclass(eq=False)
+class SkewedVectors(RandomVectors):
+    """RandomVectors with Zipf item norms (q_i scaled by 1 / rank), as MF gives popular items."""
+
+    def _fit(self, train):
+        super()._fit(train)
+        rank = np.random.default_rng(self.seed + 1).permutation(self.n_items_) + 1.0
+        self.items_table_ = (self.items_table_ / rank[:, None]).astype(np.float32)
+
+
+def test_norm_ranged_head_certifies_rows_by_cauchy_schwarz_and_those_are_exact(train, monkeypatch):
+    model, k, H = SkewedVectors().fit(train), 5, 40
+    ann = ANNIndex(model, backend="hnsw", M=4, ef_search=1, exact_head=H)   # a poor index on purpose
+    searched = []
+    search = ANNIndex.search
+    monkeypatch.setattr(ANNIndex, "search", lambda self, v, d: searched.append(len(v)) or search(self, v, d))
+    users = np.arange(train.n_users)
+    items, _ = ann.recommend(users, k=k)
+    ref = brute_force(model, users, k, ann.seen_)
+    # the certificate, recomputed here: the k-th unseen item of the H largest norms against
+    # ||u|| times the (H+1)-th largest norm
+    U, V = model.user_vectors(users), model.item_vectors()
+    norm = np.linalg.norm(V, axis=1)
+    head = np.argsort(-norm, kind="stable")[:H]
+    certified = []
+    for u in users:
+        s = V[head] @ U[u]
+        s[np.isin(head, ann.seen_[u].indices)] = -np.inf
+        certified.append(np.sort(s)[-k] > np.linalg.norm(U[u]) * np.sort(norm)[-H - 1] * (1 + 1e-5))
+    certified = np.array(certified)
+    assert 0.3 < certified.mean() < 1.0                   # both kinds of rows occur
+    np.testing.assert_array_equal(items[certified], ref[certified])
+    assert sum(searched) == (~certified).sum() == ann.tail_searches_    # only those searched
+    plain = ANNIndex(model, backend="hnsw", M=4, ef_search=1).recommend(users, k=k)[0]
+    assert overlap_at_k(items, ref) > overlap_at_k(plain, ref)
+
+
+def test_norm_ranged_head_over_the_whole_catalog_is_exact(vectors, train):
+    users = np.arange(train.n_users)
+    ann = ANNIndex(vectors, backend="hnsw", M=4, ef_search=1, exact_head=train.n_items)
+    np.testing.assert_array_equal(ann.recommend(users, k=7)[0], brute_force(vectors, users, 7, ann.seen_))
+
+
+def test_norm_ranged_head_needs_a_valid_size_and_an_embedding_model(vectors, train):
+    with pytest.raises(ValueError, match="exact_head must be >= 0"):
+        ANNIndex(vectors, backend="hnsw", exact_head=-1)
+    with pytest.raises(ValueError, match="needs an embedding model"):
+        ANNIndex(RandomMultiVectors().fit(train), backend="flat", exact_head=10)

@@ -138,8 +138,9 @@ def test_rows_equal_an_independent_run_on_the_same_split(tiny_rows):
 
 def test_rows_carry_estimates_measurements_and_every_knob(tiny_rows):
     svd = tiny_rows[tiny_rows.family == "PureSVD"]
-    assert list(svd["variant"]) == ["exact", "HNSW", "HNSW", "IVF-PQ", "int8"]
-    assert list(svd["knob"]) == ["", "ef_search=8", "ef_search=64", "nprobe=2", ""]
+    assert list(svd["variant"]) == ["exact", "HNSW", "HNSW", "norm-ranged HNSW", "norm-ranged HNSW",
+                                    "IVF-PQ", "int8"]
+    assert list(svd["knob"]) == ["", "ef_search=8", "ef_search=64", "ef_search=8", "ef_search=64", "nprobe=2", ""]
     assert (tiny_rows["status"] == "ok").all()
     for col in ("fit_s", "est_fit_s", "fit_rss_mb", "est_memory_mb", "serving_mb", "p50_ms", "p99_ms",
                 "throughput", "rss_peak_mb"):
@@ -149,8 +150,8 @@ def test_rows_carry_estimates_measurements_and_every_knob(tiny_rows):
     assert hnsw["index_build_s"].nunique() == 1, "one index, its search knob swept"
     assert ((svd["overlap@10"] > 0) & (svd["overlap@10"] <= 1)).all()
     picked = curves(tiny_rows)
-    assert set(picked["label"]) == {"Popularity", "PureSVD", "PureSVD + HNSW", "PureSVD + IVF-PQ",
-                                    "PureSVD + int8"}
+    assert set(picked["label"]) == {"Popularity", "PureSVD", "PureSVD + HNSW", "PureSVD + norm-ranged HNSW",
+                                    "PureSVD + IVF-PQ", "PureSVD + int8"}
 
 
 def test_exponents_are_the_log_log_slopes():

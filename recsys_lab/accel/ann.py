@@ -17,6 +17,12 @@ Seen items are removed after the search, so the index is asked for 2k + (largest
 the batch) candidates; rows it cannot fill (an IVF probe with few items), or whose k-th kept item
 is the last one searched (a tied group may continue past it), are completed exactly, in bounded
 chunks of users.
+Norm-ranged search (``exact_head`` > 0, embedding models): the ``exact_head`` items of largest
+norm are scored exactly on every request, and the index is searched only for a row the head
+cannot certify. By Cauchy-Schwarz no other item scores above ||p_u|| max_{i outside head} ||q_i||,
+so a row whose k-th kept head score exceeds that bound is exact without the index (the length
+bound of LEMP, Teflioudi et al., SIGMOD 2015; norm ranges as in Yan et al., NeurIPS 2018). MF
+item norms grow with popularity, so on a shop the few largest-norm items hold nearly every top-k.
 Quality is ``overlap_at_k``: the fraction of the exact top-k that the index returns.
 """
 from __future__ import annotations
@@ -106,6 +112,7 @@ class ANNIndex(Wrapper):
     nprobe: int = 8
     pq_m: int | None = None
     pq_bits: int = 8
+    exact_head: int = 0
     seed: int = 0
 
     def _check_config(self):
@@ -114,6 +121,8 @@ class ANNIndex(Wrapper):
         for name in ("M", "ef_construction", "ef_search", "nprobe", "pq_bits"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.exact_head < 0:
+            raise ValueError(f"exact_head must be >= 0 (0: off), got {self.exact_head!r}")
 
     def _check_model(self, model):
         if not (model.supports(EmbeddingModel) or model.supports(MultiVectorModel)):
@@ -130,6 +139,26 @@ class ANNIndex(Wrapper):
         self.index_ = build_index(items, self.backend, M=self.M, ef_construction=self.ef_construction,
                                   nlist=self.nlist, pq_m=self.pq_m, pq_bits=self.pq_bits, seed=self.seed)
         self._set_search_params()
+        self._set_head()
+
+    def _set_head(self):
+        """The norm-ranged head: the ``exact_head`` indexed vectors of largest norm (ties: lower
+        item index), and the largest norm outside it (0 when the head holds every item)."""
+        self.head_items_ = self.head_vectors_ = None
+        self.tail_searches_ = 0                     # rows the head could not certify (searched)
+        if not self.exact_head:
+            return
+        if self._multi():
+            raise ValueError("exact_head (norm-ranged search) needs an embedding model; "
+                             f"{type(self.model).__name__} is multi-vector")
+        items = self._item_matrix()                                         # [n_items, d]
+        norm = np.linalg.norm(items, axis=1)
+        order = best_first(norm[None, :], np.arange(len(norm))[None, :])[0]
+        self.head_items_ = np.sort(order[:self.exact_head])                 # [H]
+        self.head_vectors_ = np.ascontiguousarray(items[self.head_items_])  # [H, d]
+        self.tail_norm_ = float(norm[order[self.exact_head]]) if self.exact_head < len(norm) else 0.0
+        self.is_head_ = np.zeros(len(norm), dtype=bool)
+        self.is_head_[self.head_items_] = True
 
     def _set_search_params(self):
         if self.backend == "hnsw":
@@ -166,16 +195,13 @@ class ANNIndex(Wrapper):
         multi = self._multi()
         if multi:
             cand, cscore, reach = self._multi_candidates(users, depth)
+        elif self.head_items_ is not None:
+            cand, cscore = self._head_candidates(users, depth, k, masks)
         else:
             cand, cscore = self.search(self.model.user_vectors(users), depth)
         drop = cand < 0
         low = np.where(drop, np.inf, cscore).min(1)          # lowest score the search returned
-        rows = np.arange(len(users), dtype=np.int64)[:, None]
-        for m in masks:                                    # candidate stored in the user's mask row?
-            sub = m[users]
-            masked = np.repeat(rows[:, 0], np.diff(sub.indptr)) * self.n_items_ + sub.indices
-            drop |= np.isin(rows * self.n_items_ + cand, masked)
-        cscore = np.where(drop, -np.inf, cscore)
+        cscore = np.where(drop | self._masked(users, cand, masks), -np.inf, cscore)
         order = best_first(cscore, cand)[:, :k]                    # ties: lower item index
         top = np.take_along_axis(cand, order, 1)
         scores = np.take_along_axis(cscore, order, 1)
@@ -190,6 +216,39 @@ class ANNIndex(Wrapper):
         if len(short):                                     # exact, in the base's bounded chunks
             top[short], scores[short] = super()._recommend(users[short], k, filter_seen, exclude, None)
         return top, scores
+
+    def _masked(self, users, cand, masks) -> np.ndarray:
+        """[n, C] bool: candidate ``cand[r, j]`` is stored in user ``users[r]``'s row of a mask."""
+        rows = np.arange(len(users), dtype=np.int64)[:, None]
+        out = np.zeros(cand.shape, dtype=bool)
+        for m in masks:
+            sub = m[users]
+            masked = np.repeat(rows[:, 0], np.diff(sub.indptr)) * self.n_items_ + sub.indices
+            out |= np.isin(rows * self.n_items_ + cand, masked)
+        return out
+
+    def _head_candidates(self, users, depth, k, masks):
+        """Norm-ranged candidates [n, 2 depth]: the head's top-``depth`` by exact score, then, for
+        the rows whose k-th kept head score does not exceed the Cauchy-Schwarz bound, the index's
+        top-``depth`` outside the head (-1 / -inf elsewhere)."""
+        u = np.asarray(self.model.user_vectors(users), dtype=np.float32)           # [n, d]
+        hs = u @ self.head_vectors_.T                                              # [n, H]
+        dh = min(depth, hs.shape[1])
+        part = np.argpartition(-hs, dh - 1, axis=1)[:, :dh] if dh < hs.shape[1] else \
+            np.broadcast_to(np.arange(dh), hs.shape)
+        cand, cscore = self.head_items_[part], np.take_along_axis(hs, part, 1)     # [n, dh]
+        kept = np.where(self._masked(users, cand, masks), -np.inf, cscore)
+        kth = -np.partition(-kept, k - 1, axis=1)[:, k - 1] if dh >= k else np.full(len(u), -np.inf)
+        bound = np.linalg.norm(u, axis=1) * self.tail_norm_ * (1 + 1e-5)          # float margin
+        open_rows = np.flatnonzero(~(kth > bound + 1e-12))
+        self.tail_searches_ += len(open_rows)
+        tail = np.full((len(u), depth), -1, dtype=np.int64)
+        tscore = np.full((len(u), depth), -np.inf, dtype=np.float32)
+        if len(open_rows):
+            ti, ts = self.search(u[open_rows], depth)
+            dup = (ti >= 0) & self.is_head_[np.maximum(ti, 0)]        # scored above already
+            tail[open_rows], tscore[open_rows] = np.where(dup, -1, ti), np.where(dup, -np.inf, ts)
+        return np.concatenate([cand, tail], 1), np.concatenate([cscore, tscore], 1)
 
     def _multi_candidates(self, users, depth):
         """Each valid user vector searches ``depth`` items; the merged, de-duplicated candidates
@@ -247,3 +306,4 @@ class ANNIndex(Wrapper):
         import faiss
         self.index_ = faiss.deserialize_index(np.asarray(state["index_"], dtype=np.uint8))
         self._set_search_params()
+        self._set_head()

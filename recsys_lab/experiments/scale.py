@@ -35,6 +35,10 @@ FAMILIES = {
                 "variants": {"exact": None,
                              "HNSW": {"name": "ANNIndex", "params": {"backend": "hnsw", "M": 32,
                                                                      "ef_construction": 80}},
+                             # the 10 sqrt(n) largest-norm items scored exactly, HNSW for the rest
+                             "norm-ranged HNSW": {"name": "ANNIndex", "head_per_sqrt_n": 10,
+                                                  "params": {"backend": "hnsw", "M": 32,
+                                                             "ef_construction": 80}},
                              "IVF-PQ": {"name": "ANNIndex", "params": {"backend": "ivfpq", "pq_m": 16}},
                              "int8": {"name": "Quantized", "params": {"dtype": "int8"}}}},
     "LightGCN": {"model": "LightGCN", "params": {"embedding_size": 64, "n_layers": 2, "epochs": 2,
@@ -51,7 +55,7 @@ ANALYTIC = {"Popularity": "fit linear in events",
             "EASE": "memory 20 n^2 bytes, fit 2 n^3 flops", "PureSVD": "fit linear in events (Lanczos steps)",
             "LightGCN": "fit: epochs x events / batch steps, each over the whole graph",
             "TwoTower": "fit: users x items x d (full-catalog softmax)",
-            "HNSW": "build n log n", "IVF-PQ": "build: k-means on a capped sample, then n assignments",
+            "HNSW": "build n log n", "norm-ranged HNSW": "build n log n; request sqrt(n) d + log n", "IVF-PQ": "build: k-means on a capped sample, then n assignments",
             "int8": "build linear in users + items"}
 
 
@@ -106,8 +110,9 @@ class ScaleConfig:
 
 
 def family_spec(name: str, n_items: int, cfg: ScaleConfig) -> dict:
-    """The family's model, parameters and variants at ``n_items``: IVF cells (sqrt n) and PQ code
-    bits (at least 39 training points per code, faiss's k-means floor) follow the size."""
+    """The family's model, parameters and variants at ``n_items``: IVF cells (sqrt n), PQ code
+    bits (at least 39 training points per code, faiss's k-means floor) and the norm-ranged head
+    (``head_per_sqrt_n`` sqrt n items) follow the size."""
     fam = FAMILIES[name]
     params = {**fam["params"], **cfg.overrides.get(name, {})}
     variants = {}
@@ -118,6 +123,9 @@ def family_spec(name: str, n_items: int, cfg: ScaleConfig) -> dict:
                     "search": {"nprobe": list(cfg.nprobe)}}
         elif spec is not None and spec["params"].get("backend") == "hnsw":
             spec = {**spec, "search": {"ef_search": list(cfg.ef_search)}}
+            if "head_per_sqrt_n" in spec:
+                head = min(n_items, math.ceil(spec["head_per_sqrt_n"] * math.sqrt(n_items)))
+                spec = {**spec, "params": {**spec["params"], "exact_head": head}}
         variants[vname] = spec
     return {"model": fam["model"], "params": params, "variants": variants}
 
