@@ -37,7 +37,7 @@ def test_scale_grid_on_a_ray_head_gives_the_process_backend_numbers(ray_head, tm
     ref = run_scale(ScaleConfig(**CFG), backend="process", n_jobs=2, verbose=False)
     ref = ref.sort_values(KEY).reset_index(drop=True)
     assert list(map(tuple, got[KEY].values)) == list(map(tuple, ref[KEY].values))
-    assert list(got["status"]).count("skipped") == 1 and len(got) == 7      # 1 skip, 6 measured
+    assert list(got["status"]).count("skipped") == 1 and len(got) == 9      # 1 skip, 8 measured
     for col in SAME:
         a, b = got[col], ref[col]
         if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
