@@ -151,6 +151,8 @@ def main(argv=None):
                     help="HNSW knob values")
     ap.add_argument("--nprobe", type=int, nargs="+", default=list(ScaleConfig.nprobe),
                     help="IVF-PQ knob values")
+    ap.add_argument("--variants", nargs="+", default=None, metavar="NAME",
+                    help="run only these accelerated variants (e.g. HNSW int8); exact always runs")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--backend", default="process", choices=["serial", "process", "ray"])
@@ -170,11 +172,13 @@ def main(argv=None):
 
     cfg = ScaleConfig(sizes=tuple(a.sizes), families=tuple(a.families), memory_budget_gb=a.memory_budget_gb,
                       fit_budget_s=a.fit_budget_s, eval_users=a.eval_users, n_requests=a.requests,
-                      threads=a.threads, seed=a.seed, ef_search=tuple(a.ef_search), nprobe=tuple(a.nprobe))
+                      threads=a.threads, seed=a.seed, ef_search=tuple(a.ef_search), nprobe=tuple(a.nprobe),
+                      variants=None if a.variants is None else tuple(a.variants))
     out_path = Path(a.out)
     old = json.loads(out_path.read_text()) if a.update and out_path.exists() else {"rows": [], "runs": []}
     kept = [r for r in old["rows"] if r["n_items"] not in set(a.sizes)]
-    run = {"sizes": list(a.sizes), "backend": a.backend, "n_jobs": a.n_jobs, "ray_address": a.ray_address,
+    run = {"sizes": list(a.sizes), "variants": a.variants, "backend": a.backend, "n_jobs": a.n_jobs,
+           "ray_address": a.ray_address,
            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "loadavg_before": list(os.getloadavg())}
     fresh: list[dict] = []

@@ -182,6 +182,15 @@ def test_wrapper_costs_and_bad_configs():
         ScaleConfig(sizes=(5,))
     with pytest.raises(ValueError, match="n_requests must be a positive integer"):
         ScaleConfig(n_requests=0)
+    with pytest.raises(ValueError, match="unknown variant"):
+        ScaleConfig(variants=("HNSWW",))
+
+
+def test_variants_option_runs_only_the_named_accelerators():
+    tasks, _ = plan(ScaleConfig(sizes=(10**3,), families=("Popularity", "PureSVD"), variants=("int8",)),
+                    verbose=False)
+    assert [(t["family"], list(t["variants"])) for t in tasks] == [("Popularity", ["exact"]),
+                                                                   ("PureSVD", ["exact", "int8"])]
 
 
 def test_two_tower_and_lightgcn_estimates_follow_their_epochs():

@@ -19,6 +19,7 @@ import numpy as np
 from .tables import TableWrapper
 
 DTYPES = ("int8", "fp16")
+ITEM_BLOCK = 32_768        # item codes cast to float32 per block when scoring int8 tables
 
 
 def quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,9 +61,16 @@ class Quantized(TableWrapper):
     def score_tables(self, users):
         if self.dtype == "fp16":
             return super().score_tables(users)
-        # s_u s_i (q_u . q_i): scale the [n, d] user side, cast the item codes once
+        # s_u s_i (q_u . q_i): scale the [n, d] user side, cast the item codes block by block
+        # (a float32 copy of the whole int8 table per call would be 4x the table it saves)
         u = dequantize_rows(self.users_["q"][users], self.users_["scale"][users])   # [n, d]
-        return (u @ self.items_["q"].astype(np.float32).T) * self.items_["scale"][None, :]
+        q, scale = self.items_["q"], self.items_["scale"]
+        out = np.empty((len(u), len(q)), dtype=np.float32)                           # [n, n_items]
+        for lo in range(0, len(q), ITEM_BLOCK):
+            hi = min(lo + ITEM_BLOCK, len(q))
+            np.matmul(u, q[lo:hi].astype(np.float32).T, out=out[:, lo:hi])
+            out[:, lo:hi] *= scale[None, lo:hi]
+        return out
 
     def transform_module(self, module):
         import torch

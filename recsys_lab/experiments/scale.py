@@ -85,11 +85,16 @@ class ScaleConfig:
     ef_search: tuple = (16, 32, 64, 128, 256, 512)   # HNSW search knob, swept on one index
     nprobe: tuple = (8, 32, 128)                     # IVF-PQ search knob
     overrides: dict = field(default_factory=dict)   # {family: {param: value}} on top of FAMILIES
+    variants: tuple | None = None   # the accelerated variants to run (None: all); "exact" always runs
 
     def __post_init__(self):
         bad = sorted(set(self.families) - set(FAMILIES))
         if bad:
             raise ValueError(f"unknown famil{'y' if len(bad) == 1 else 'ies'} {bad}; known: {list(FAMILIES)}")
+        known = [v for f in FAMILIES.values() for v in f.get("variants", {})]
+        bad = sorted(set(self.variants or ()) - set(known))
+        if bad:
+            raise ValueError(f"unknown variant{'' if len(bad) == 1 else 's'} {bad}; known: {known}")
         if not (self.memory_budget_gb > 0 and self.fit_budget_s > 0):
             raise ValueError(f"budgets must be positive, got memory_budget_gb={self.memory_budget_gb!r}, "
                              f"fit_budget_s={self.fit_budget_s!r}")
@@ -117,6 +122,8 @@ def family_spec(name: str, n_items: int, cfg: ScaleConfig) -> dict:
     params = {**fam["params"], **cfg.overrides.get(name, {})}
     variants = {}
     for vname, spec in fam.get("variants", {"exact": None}).items():
+        if spec is not None and cfg.variants is not None and vname not in cfg.variants:
+            continue
         if spec is not None and spec["params"].get("backend") == "ivfpq":
             bits = int(min(8, max(1, math.floor(math.log2(n_items / 39)))))   # >= 39 points per code
             spec = {**spec, "params": {**spec["params"], "nlist": default_nlist(n_items), "pq_bits": bits},
