@@ -305,6 +305,43 @@ def test_norm_ranged_head_over_the_whole_catalog_is_exact(vectors, train):
     np.testing.assert_array_equal(ann.recommend(users, k=7)[0], brute_force(vectors, users, 7, ann.seen_))
 
 
+def test_norm_ranged_head_masks_seen_and_excluded_items_of_each_row(vectors, train):
+    # both masks at once, on a batch that repeats and reorders users: the keys read from the CSR
+    # rows must land on the right batch row
+    extra = sp.random(train.n_users, train.n_items, density=0.05, format="csr",
+                      random_state=np.random.default_rng(2))
+    users = np.array([5, 3, 5, 0, train.n_users - 1, 3])
+    ann = ANNIndex(vectors, backend="hnsw", M=4, ef_search=1, exact_head=train.n_items)
+    items, _ = ann.recommend(users, k=9, exclude=extra)
+    np.testing.assert_array_equal(items, brute_force(vectors, users, 9, (ann.seen_ + extra).tocsr()))
+
+
+class _CountingIndex:
+    """A faiss index proxy that counts ``reconstruct_n`` (whole-catalog decodes)."""
+
+    def __init__(self, index):
+        self.index, self.decodes = index, 0
+
+    def reconstruct_n(self, *args):
+        self.decodes += 1
+        return self.index.reconstruct_n(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.index, name)
+
+
+def test_exact_finish_decodes_the_catalog_once_per_call_not_per_chunk(vectors, train, monkeypatch):
+    import recsys_lab.models.base as base
+    monkeypatch.setattr(base, "_CHUNK_CELLS", train.n_items)         # one user per exact chunk
+    ann = ANNIndex(vectors, backend="ivfpq", nlist=8, nprobe=1, pq_m=4)
+    calls = _count_exact_calls(ann, monkeypatch)
+    ann.index_ = _CountingIndex(ann.index_)
+    items, scores = ann.recommend(np.arange(train.n_users), k=train.n_items // 2)
+    assert len(calls) > 1 and ann.index_.decodes == 1                  # many chunks, one decode
+    ref = ANNIndex(vectors, backend="flat").recommend(np.arange(train.n_users), k=train.n_items // 2)[0]
+    assert overlap_at_k(items, ref) > 0.5
+
+
 def test_norm_ranged_head_needs_a_valid_size_and_an_embedding_model(vectors, train):
     with pytest.raises(ValueError, match="exact_head must be >= 0"):
         ANNIndex(vectors, backend="hnsw", exact_head=-1)

@@ -16,7 +16,7 @@ least k unmasked items scoring above it (ties at the boundary are finished exact
 Seen items are removed after the search, so the index is asked for 2k + (largest seen count in
 the batch) candidates; rows it cannot fill (an IVF probe with few items), or whose k-th kept item
 is the last one searched (a tied group may continue past it), are completed exactly, in bounded
-chunks of users.
+chunks of users, over the catalog decoded from the index once per call.
 Norm-ranged search (``exact_head`` > 0, embedding models): the ``exact_head`` items of largest
 norm are scored exactly on every request, and the index is searched only for a row the head
 cannot certify. By Cauchy-Schwarz no other item scores above ||p_u|| max_{i outside head} ||q_i||,
@@ -188,7 +188,7 @@ class ANNIndex(Wrapper):
         if items is not None:                              # candidates given: score them exactly
             return super()._recommend(users, k, filter_seen, exclude, items)
         masks = [m for m in (self.seen_ if filter_seen else None, exclude) if m is not None]
-        extra = sum(int(np.diff(m[users].indptr).max(initial=0)) for m in masks)
+        keys, extra = self._mask_keys(users, masks)        # the batch's mask rows, read once
         # k unmasked items survive in every list; k more, so that the k-th kept item seldom ends
         # the searched list (where an exact finish would be needed)
         depth = min(self.n_items_, 2 * k + extra)
@@ -196,12 +196,14 @@ class ANNIndex(Wrapper):
         if multi:
             cand, cscore, reach = self._multi_candidates(users, depth)
         elif self.head_items_ is not None:
-            cand, cscore = self._head_candidates(users, depth, k, masks)
+            cand, cscore, hidden = self._head_candidates(users, depth, k, keys)
         else:
             cand, cscore = self.search(self.model.user_vectors(users), depth)
+        if self.head_items_ is None:
+            hidden = self._masked(cand, keys)
         drop = cand < 0
         low = np.where(drop, np.inf, cscore).min(1)          # lowest score the search returned
-        cscore = np.where(drop | self._masked(users, cand, masks), -np.inf, cscore)
+        cscore = np.where(drop | hidden, -np.inf, cscore)
         order = best_first(cscore, cand)[:, :k]                    # ties: lower item index
         top = np.take_along_axis(cand, order, 1)
         scores = np.take_along_axis(cscore, order, 1)
@@ -214,30 +216,42 @@ class ANNIndex(Wrapper):
         boundary &= depth < self.n_items_
         short = np.flatnonzero(~np.isfinite(scores).all(1) | boundary)
         if len(short):                                     # exact, in the base's bounded chunks
-            top[short], scores[short] = super()._recommend(users[short], k, filter_seen, exclude, None)
+            top[short], scores[short] = self._exact(users[short], k, filter_seen, exclude)
         return top, scores
 
-    def _masked(self, users, cand, masks) -> np.ndarray:
-        """[n, C] bool: candidate ``cand[r, j]`` is stored in user ``users[r]``'s row of a mask."""
-        rows = np.arange(len(users), dtype=np.int64)[:, None]
-        out = np.zeros(cand.shape, dtype=bool)
+    def _mask_keys(self, users, masks) -> tuple[np.ndarray, int]:
+        """The (batch row r, item i) pairs the masks store for ``users``, as sorted int64 keys
+        ``r * n_items + i``, and the largest number of them in one row (summed over the masks).
+        Read from each CSR's indptr/indices directly: no sparse sub-matrix is built per request."""
+        keys, extra = [], 0
         for m in masks:
-            sub = m[users]
-            masked = np.repeat(rows[:, 0], np.diff(sub.indptr)) * self.n_items_ + sub.indices
-            out |= np.isin(rows * self.n_items_ + cand, masked)
-        return out
+            lo = m.indptr[users].astype(np.int64)
+            n = m.indptr[users + 1] - lo                            # [n_batch] entries per row
+            start = np.repeat(lo - (np.cumsum(n) - n), n)           # row r's entries, flattened
+            pos = start + np.arange(int(n.sum()), dtype=np.int64)
+            keys.append(np.repeat(np.arange(len(users), dtype=np.int64), n) * self.n_items_ + m.indices[pos])
+            extra += int(n.max(initial=0))
+        return (np.unique(np.concatenate(keys)) if keys else np.zeros(0, dtype=np.int64)), extra
 
-    def _head_candidates(self, users, depth, k, masks):
-        """Norm-ranged candidates [n, 2 depth]: the head's top-``depth`` by exact score, then, for
-        the rows whose k-th kept head score does not exceed the Cauchy-Schwarz bound, the index's
-        top-``depth`` outside the head (-1 / -inf elsewhere)."""
+    def _masked(self, cand, keys) -> np.ndarray:
+        """[n, C] bool: candidate ``cand[r, j]`` (>= 0) is masked for batch row r (``_mask_keys``)."""
+        if not len(keys):
+            return np.zeros(cand.shape, dtype=bool)
+        q = np.arange(len(cand), dtype=np.int64)[:, None] * self.n_items_ + cand      # [n, C]
+        return (keys[np.minimum(np.searchsorted(keys, q), len(keys) - 1)] == q) & (cand >= 0)
+
+    def _head_candidates(self, users, depth, k, keys):
+        """Norm-ranged candidates [n, 2 depth], their scores and which are masked: the head's
+        top-``depth`` by exact score, then, for the rows whose k-th kept head score does not exceed
+        the Cauchy-Schwarz bound, the index's top-``depth`` outside the head (-1 / -inf elsewhere)."""
         u = np.asarray(self.model.user_vectors(users), dtype=np.float32)           # [n, d]
         hs = u @ self.head_vectors_.T                                              # [n, H]
         dh = min(depth, hs.shape[1])
         part = np.argpartition(-hs, dh - 1, axis=1)[:, :dh] if dh < hs.shape[1] else \
             np.broadcast_to(np.arange(dh), hs.shape)
         cand, cscore = self.head_items_[part], np.take_along_axis(hs, part, 1)     # [n, dh]
-        kept = np.where(self._masked(users, cand, masks), -np.inf, cscore)
+        hidden = self._masked(cand, keys)
+        kept = np.where(hidden, -np.inf, cscore)
         kth = -np.partition(-kept, k - 1, axis=1)[:, k - 1] if dh >= k else np.full(len(u), -np.inf)
         bound = np.linalg.norm(u, axis=1) * self.tail_norm_ * (1 + 1e-5)          # float margin
         open_rows = np.flatnonzero(~(kth > bound + 1e-12))
@@ -248,7 +262,8 @@ class ANNIndex(Wrapper):
             ti, ts = self.search(u[open_rows], depth)
             dup = (ti >= 0) & self.is_head_[np.maximum(ti, 0)]        # scored above already
             tail[open_rows], tscore[open_rows] = np.where(dup, -1, ti), np.where(dup, -np.inf, ts)
-        return np.concatenate([cand, tail], 1), np.concatenate([cscore, tscore], 1)
+        return (np.concatenate([cand, tail], 1), np.concatenate([cscore, tscore], 1),
+                np.concatenate([hidden, self._masked(tail, keys)], 1))
 
     def _multi_candidates(self, users, depth):
         """Each valid user vector searches ``depth`` items; the merged, de-duplicated candidates
@@ -267,8 +282,19 @@ class ANNIndex(Wrapper):
         scores = self._score_items(users, np.maximum(cand, 0))
         return cand, np.where(cand >= 0, scores, -np.inf).astype(np.float32), last
 
+    def _exact(self, users, k, filter_seen, exclude):
+        """Exact top-k over the indexed vectors in the base's bounded chunks of users, with the
+        catalog decoded from the index once for the call (not once per chunk)."""
+        self._decoded_ = self._item_matrix()
+        try:
+            return super()._recommend(users, k, filter_seen, exclude, None)
+        finally:
+            del self._decoded_
+
     def _item_matrix(self) -> np.ndarray:
-        return self.index_.reconstruct_n(0, self.index_.ntotal)      # [n_items, d]
+        """The indexed item vectors [n_items, d] (PQ-decoded for ivfpq)."""
+        cached = self.__dict__.get("_decoded_")
+        return self.index_.reconstruct_n(0, self.index_.ntotal) if cached is None else cached
 
     def _score(self, users):
         if self._multi():
